@@ -1,0 +1,138 @@
+"""OTLP/HTTP transport: `POST /v1/traces`, protobuf or JSON, on top of the shared `TraceHandler`.
+
+Bodies are read with a running cap and decompressed with a running cap, so neither a huge body nor a
+gzip bomb can make the process allocate more than `max_body_bytes`. Replies use the request's content
+type; errors carry a `google.rpc.Status`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import zlib
+from collections.abc import Iterator
+
+import uvicorn
+from google.protobuf import json_format
+from google.protobuf.message import DecodeError
+from google.rpc import status_pb2
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from .otlp_json import OtlpJsonError, parse_request
+from .receiver import InvalidRequest, TraceHandler, Unavailable
+
+PROTOBUF = "application/x-protobuf"
+JSON = "application/json"
+DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def _reply(
+    content_type: str, message: object, status: int = 200, headers: dict[str, str] | None = None
+) -> Response:
+    if content_type == JSON:
+        body = json.dumps(json_format.MessageToDict(message, use_integers_for_enums=True)).encode()  # type: ignore[arg-type]
+    else:
+        body = message.SerializeToString()  # type: ignore[attr-defined]
+    return Response(body, status_code=status, media_type=content_type, headers=headers)
+
+
+def _error(
+    content_type: str, status: int, code: int, message: str, headers: dict[str, str] | None = None
+) -> Response:
+    return _reply(content_type, status_pb2.Status(code=code, message=message), status, headers)
+
+
+def _decompress(data: bytes, encoding: str, limit: int) -> bytes:
+    if encoding in ("", "identity"):
+        return data
+    if encoding == "gzip":
+        decoder = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+    elif encoding == "deflate":
+        decoder = zlib.decompressobj()
+    else:
+        raise InvalidRequest(f"unsupported Content-Encoding {encoding!r} (supported: gzip, deflate)")
+    try:
+        out = decoder.decompress(data, limit + 1)
+    except zlib.error as exc:
+        raise InvalidRequest(f"body is not valid {encoding}: {exc}") from exc
+    if len(out) > limit:
+        raise _TooLarge
+    if not decoder.eof:
+        raise InvalidRequest(f"body is truncated {encoding}")
+    return out
+
+
+def create_app(handler: TraceHandler, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> Starlette:
+    async def traces(request: Request) -> Response:
+        raw_type = request.headers.get("content-type", "")
+        content_type = raw_type.split(";")[0].strip().lower()
+        reply_type = JSON if content_type == JSON else PROTOBUF
+        if content_type not in (PROTOBUF, JSON):
+            return _error(
+                PROTOBUF, 415, 3, f"unsupported Content-Type {raw_type!r}: use {PROTOBUF} or {JSON}"
+            )
+        try:
+            chunks: list[bytes] = []
+            size = 0
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > max_body_bytes:
+                    raise _TooLarge
+                chunks.append(chunk)
+            encoding = request.headers.get("content-encoding", "").strip().lower()
+            body = _decompress(b"".join(chunks), encoding, max_body_bytes)
+            if content_type == JSON:
+                message = parse_request(body)
+            else:
+                message = ExportTraceServiceRequest()
+                message.ParseFromString(body)
+            result = await handler.export(message)
+        except _TooLarge:
+            return _error(
+                reply_type, 413, 8, f"request body exceeds {max_body_bytes} bytes after decompression"
+            )
+        except (InvalidRequest, OtlpJsonError) as exc:
+            return _error(reply_type, 400, 3, str(exc))
+        except DecodeError as exc:
+            return _error(reply_type, 400, 3, f"body is not a valid ExportTraceServiceRequest: {exc}")
+        except Unavailable as exc:
+            retry = str(max(1, round(exc.retry_after)))
+            return _error(reply_type, 503, 14, str(exc), {"Retry-After": retry})
+        return _reply(reply_type, result)
+
+    return Starlette(routes=[Route("/v1/traces", traces, methods=["POST"])])
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handling: the collector owns SIGINT/SIGTERM and the shutdown order."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+async def start_http_server(
+    handler: TraceHandler, endpoint: str
+) -> tuple[uvicorn.Server, asyncio.Task[None]]:
+    """Listen on `endpoint`; return once the socket is bound (or raise OSError)."""
+    host, _, port = endpoint.rpartition(":")
+    config = uvicorn.Config(
+        create_app(handler), host=host.strip("[]"), port=int(port), log_level="warning", lifespan="off"
+    )
+    server = _Server(config)
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+            raise OSError(f"cannot listen for OTLP/HTTP on {endpoint}")
+        await asyncio.sleep(0.02)
+    return server, task

@@ -1,0 +1,1 @@
+"""helicone-otel: OpenTelemetry GenAI spans to Helicone log records through Kafka."""

@@ -1,0 +1,46 @@
+"""The `helicone-otel` command: one entry point, one subcommand per component."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+
+
+def _collector(args: argparse.Namespace) -> int:
+    from helicone_otel.collector import ConfigError, load_config, serve
+
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print(f"helicone-otel collector: invalid configuration: {exc}", file=sys.stderr)
+        return 2
+    asyncio.run(serve(config))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="helicone-otel", description=__doc__)
+    parser.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    collector = sub.add_parser("collector", help="run the OTLP gRPC + HTTP collector that produces to Kafka")
+    collector.add_argument("--config", default="otel-config.yaml", help="path to otel-config.yaml")
+    collector.set_defaults(func=_collector)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    result: int = args.func(args)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())
