@@ -32,7 +32,7 @@ def _emit(exporter: SpanExporter, names: list[str]) -> None:
 
 
 def _span_names(values: list[bytes]) -> list[str]:
-    names = []
+    names: list[str] = []
     for value in values:
         request = ExportTraceServiceRequest()
         request.ParseFromString(value)
