@@ -1,0 +1,172 @@
+"""Span facts that every dialect reads the same way: errors and HTTP status, streaming and time to
+first token, and the Helicone context (user, session, properties) from every dialect's keys."""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+from typing import Any
+
+from .model import CallError
+from .span import SpanView, parse_json
+
+STATUS_ERROR = 2
+_ERROR_CODE = re.compile(r"(?:Error code|status(?:_code)?|HTTP)[:= ]+(\d{3})\b", re.IGNORECASE)
+CHUNK_EVENTS = ("gen_ai.content.completion.chunk", "llm.content.completion.chunk")
+
+
+def exception_event(span: SpanView) -> dict[str, Any]:
+    for event in span.events:
+        if event.name == "exception":
+            return event.attrs
+    return {}
+
+
+def http_status(span: SpanView) -> int | None:
+    status = span.int("http.response.status_code", "http.status_code")
+    return status if status is not None and 100 <= status <= 599 else None
+
+
+def read_error(span: SpanView, status: int | None) -> CallError | None:
+    """The call's error, or None when the call succeeded (status OK/unset and no error attributes)."""
+    exc = exception_event(span)
+    failed = span.status_code == STATUS_ERROR or (status is not None and status >= 400)
+    if not failed:
+        return None
+    message = exc.get("exception.message") or span.status_message or None
+    if not isinstance(message, str):
+        message = None
+    if status is None or status < 400:
+        found = _ERROR_CODE.search(message or "") or _ERROR_CODE.search(span.status_message or "")
+        status = int(found.group(1)) if found and 400 <= int(found.group(1)) <= 599 else 500
+    err_type = span.str("error.type") or _short_type(exc.get("exception.type"))
+    detail = _provider_error(message)
+    if detail:
+        err_type = detail.get("type") or err_type
+        message = detail.get("message") or message
+    return CallError(status=status, type=err_type, message=message)
+
+
+def _short_type(value: Any) -> str | None:
+    return value.rsplit(".", 1)[-1] if isinstance(value, str) and value else None
+
+
+def _provider_error(message: str | None) -> dict[str, str] | None:
+    """SDK errors read `Error code: 429 - {'type': 'error', 'error': {...}}`: recover the provider's body."""
+    if not message or " - " not in message:
+        return None
+    body_text = message.split(" - ", 1)[1].strip()
+    if not body_text.startswith("{"):
+        return None
+    body: Any = parse_json(body_text)
+    if body is None:
+        try:
+            body = ast.literal_eval(body_text)
+        except (ValueError, SyntaxError, MemoryError, RecursionError):
+            return None
+    error = body.get("error") if isinstance(body, dict) else None
+    if not isinstance(error, dict):
+        return None
+    return {k: str(error[k]) for k in ("type", "message") if isinstance(error.get(k), str)}
+
+
+def chunk_events(span: SpanView) -> list[int]:
+    return [e.time_ns for e in span.events if e.name in CHUNK_EVENTS]
+
+
+def ttft_ms(span: SpanView) -> int | None:
+    """Time to first token in ms: from an attribute when present, else the first chunk event."""
+    seconds = span.float("gen_ai.response.time_to_first_chunk", "gen_ai.server.time_to_first_token")
+    if seconds is not None and seconds >= 0:
+        return round(seconds * 1000)
+    ms = span.float("ai.response.msToFirstChunk", "llm.response.time_to_first_token_ms")
+    if ms is not None and ms >= 0:
+        return round(ms)
+    chunks = chunk_events(span)
+    if chunks and span.start_ns and min(chunks) >= span.start_ns:
+        return round((min(chunks) - span.start_ns) / 1e6)
+    return None
+
+
+# --- context: Helicone headers from every dialect's keys -------------------------------------------
+
+_HELICONE_KEYS = {
+    "helicone-user-id": "Helicone-User-Id",
+    "helicone-session-id": "Helicone-Session-Id",
+    "helicone-session-path": "Helicone-Session-Path",
+    "helicone-session-name": "Helicone-Session-Name",
+    "helicone-prompt-id": "Helicone-Prompt-Id",
+    "helicone-request-id": "Helicone-Request-Id",
+    "helicone-omit-request": "Helicone-Omit-Request",
+    "helicone-omit-response": "Helicone-Omit-Response",
+}
+_PLAIN_KEYS = {
+    "user_id": "Helicone-User-Id",
+    "userid": "Helicone-User-Id",
+    "user.id": "Helicone-User-Id",
+    "session_id": "Helicone-Session-Id",
+    "sessionid": "Helicone-Session-Id",
+    "session.id": "Helicone-Session-Id",
+    "session_path": "Helicone-Session-Path",
+    "session_name": "Helicone-Session-Name",
+    "prompt_id": "Helicone-Prompt-Id",
+}
+_PROPERTY = "helicone-property-"
+_HEADER_SAFE = re.compile(r"[^A-Za-z0-9_.\-]")
+
+
+def _scalar(value: Any) -> str | None:
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, (str, int, float)):
+        text = str(value)
+        return text if text else None
+    if isinstance(value, (list, dict)):
+        return json.dumps(value, separators=(",", ":"))
+    return None
+
+
+def add_context(meta: dict[str, str], key: str, value: Any, *, overwrite: bool = False) -> None:
+    """Put one context key into Helicone headers: Helicone-style keys as they are, the well-known
+    user/session/prompt keys on their header, anything else as a Helicone-Property-<key>."""
+    text = _scalar(value)
+    if text is None or not key:
+        return
+    lower = key.lower()
+    if lower in _HELICONE_KEYS:
+        header = _HELICONE_KEYS[lower]
+    elif lower.startswith(_PROPERTY) and len(key) > len(_PROPERTY):
+        header = "Helicone-Property-" + _HEADER_SAFE.sub("_", key[len(_PROPERTY) :])
+    elif lower in _PLAIN_KEYS:
+        header = _PLAIN_KEYS[lower]
+    else:
+        header = "Helicone-Property-" + _HEADER_SAFE.sub("_", key)
+    if overwrite or header not in meta:
+        meta[header] = text
+
+
+def read_context(span: SpanView) -> dict[str, str]:
+    """Helicone headers from association properties, OpenInference, GenAI and Vercel context keys.
+
+    Explicit Helicone-style keys win over well-known keys, which win over inferred ones."""
+    meta: dict[str, str] = {}
+    for key, value in span.with_prefix("traceloop.association.properties.").items():
+        add_context(meta, key, value, overwrite=key.lower().startswith("helicone-"))
+    for key, value in span.with_prefix("ai.telemetry.metadata.").items():
+        add_context(meta, key, value)
+    oi_metadata = span.json("metadata")
+    if isinstance(oi_metadata, dict):
+        for key, value in oi_metadata.items():
+            add_context(meta, str(key), value)
+    for key in ("user.id", "session.id"):
+        add_context(meta, key, span.str(key))
+    tags = span.attrs.get("tag.tags")
+    if isinstance(tags, list) and tags:
+        add_context(meta, "tags", ",".join(str(t) for t in tags))
+    add_context(meta, "session_id", span.str("gen_ai.conversation.id"))
+    add_context(meta, "user_id", span.str("gen_ai.user", "llm.user"))
+    workflow = span.str("traceloop.workflow.name")
+    if workflow:
+        add_context(meta, "workflow", workflow)
+    return meta

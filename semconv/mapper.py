@@ -1,0 +1,136 @@
+"""OTLP export request in, Helicone log records out: dialect per span, one record per LLM call.
+
+Every span is read inside its own error handling: a span that cannot be mapped is reported in
+`MapResult.failures` and the rest of the batch maps normally. One call reported by two spans (an
+SDK's built-in span next to an instrumentation's span) becomes one record, built from the richer span
+and completed with what only the other one knew.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+from . import common, dialect_genai, dialect_openinference, dialect_vercel
+from .model import LlmCall
+from .options import MapOptions
+from .record import Record, build
+from .span import SpanView, iter_spans
+
+# Scopes of SDKs that trace their own calls without content: the instrumentation's span is richer.
+NATIVE_SDK_SCOPES = ("com.anthropic.sdk",)
+
+
+@dataclass(frozen=True)
+class MapFailure:
+    trace_id: str
+    span_id: str
+    span_name: str
+    error: str
+
+
+@dataclass
+class MapResult:
+    records: list[Record] = field(default_factory=list)
+    failures: list[MapFailure] = field(default_factory=list)
+    spans: int = 0  # spans seen
+    calls: int = 0  # spans that describe an LLM call (before de-duplication)
+    duplicates: int = 0  # call spans merged into another span's record
+
+
+def read_call(span: SpanView) -> LlmCall | None:
+    """The LLM call a span describes, or None for spans that are not calls (workflow, agent, ...)."""
+    if dialect_vercel.is_vercel(span):
+        call = dialect_vercel.read(span) if dialect_vercel.is_call(span) else None
+    elif span.str("openinference.span.kind"):
+        call = dialect_openinference.read(span) if dialect_openinference.is_call(span) else None
+    elif dialect_genai.is_call(span):
+        call = dialect_genai.read(span)
+    else:
+        call = None
+    if call is not None:
+        call.meta = common.read_context(span)
+    return call
+
+
+def _is_native(span: SpanView) -> bool:
+    return span.scope.startswith(NATIVE_SDK_SCOPES)
+
+
+def _merge(winner: tuple[SpanView, LlmCall], other: tuple[SpanView, LlmCall]) -> None:
+    """Complete the winner with facts only the other span had; an SDK's own usage wins (it is what the
+    API reported; instrumentations have been seen to count stream tokens differently)."""
+    call, extra = winner[1], other[1]
+    for name in ("native_stop_reason", "http_status", "ttft_ms", "stream", "url", "response_id", "error"):
+        if getattr(call, name) is None and getattr(extra, name) is not None:
+            setattr(call, name, getattr(extra, name))
+    if _is_native(other[0]) and extra.usage.known():
+        call.usage = dataclasses.replace(extra.usage)
+    elif not call.usage.known():
+        call.usage = extra.usage
+    for key, value in extra.meta.items():
+        call.meta.setdefault(key, value)
+
+
+def _same_call(a: tuple[SpanView, LlmCall], b: tuple[SpanView, LlmCall]) -> bool:
+    (sa, ca), (sb, cb) = a, b
+    if ca.response_id and cb.response_id:
+        return ca.response_id == cb.response_id
+    if not (_is_native(sa) or _is_native(sb)) or _is_native(sa) == _is_native(sb):
+        return False
+    native, other = (sa, sb) if _is_native(sa) else (sb, sa)
+    same_model = (ca.request_model or ca.response_model) == (cb.request_model or cb.response_model)
+    return same_model and other.start_ns <= native.start_ns and native.end_ns <= other.end_ns
+
+
+def deduplicate(calls: list[tuple[SpanView, LlmCall]]) -> tuple[list[tuple[SpanView, LlmCall]], int]:
+    kept: list[tuple[SpanView, LlmCall]] = []
+    merged = 0
+    for item in calls:
+        match = next((i for i, k in enumerate(kept) if _same_call(k, item)), None)
+        if match is None:
+            kept.append(item)
+            continue
+        merged += 1
+        current = kept[match]
+        winner, loser = (item, current) if _rank(item) > _rank(current) else (current, item)
+        _merge(winner, loser)
+        kept[match] = winner
+    return kept, merged
+
+
+def _rank(item: tuple[SpanView, LlmCall]) -> tuple[int, int]:
+    return item[1].richness(), not _is_native(item[0])
+
+
+def map_spans(spans: Iterable[SpanView], options: MapOptions | None = None) -> MapResult:
+    options = options or MapOptions()
+    result = MapResult()
+    calls: list[tuple[SpanView, LlmCall]] = []
+    for span in spans:
+        result.spans += 1
+        try:
+            if options.redact_attributes:
+                span = dataclasses.replace(span, attrs=options.drop_attributes(span.attrs))
+            call = read_call(span)
+        except Exception as exc:  # one bad span never loses the batch
+            result.failures.append(MapFailure(span.trace_id, span.span_id, span.name, f"{type(exc).__name__}: {exc}"))
+            continue
+        if call is not None:
+            calls.append((span, call))
+    result.calls = len(calls)
+    kept, result.duplicates = deduplicate(calls)
+    for span, call in kept:
+        try:
+            result.records.append(build(span, call, options))
+        except Exception as exc:
+            result.failures.append(MapFailure(span.trace_id, span.span_id, span.name, f"{type(exc).__name__}: {exc}"))
+    return result
+
+
+def map_request(request: ExportTraceServiceRequest, options: MapOptions | None = None) -> MapResult:
+    """Map every span of one OTLP export request."""
+    return map_spans(iter_spans(request), options)

@@ -1,0 +1,217 @@
+"""A read-only view of one OTLP span with its resource and scope, and tolerant attribute readers.
+
+OTLP attribute values arrive as `AnyValue` (string, int, double, bool, bytes, array, kvlist); ints may
+arrive as strings and JSON may arrive as a string or as structure. Every reader here returns None for
+a value it cannot use instead of raising, so one broken attribute never loses the span.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.proto.trace.v1.trace_pb2 import Span
+
+
+
+def any_value(value: AnyValue, depth: int = 0) -> Any:
+    """Convert an OTLP AnyValue into plain Python (str, int, float, bool, bytes, list, dict, None)."""
+    kind = value.WhichOneof("value")
+    if kind is None or depth > 32:
+        return None
+    if kind == "array_value":
+        return [any_value(v, depth + 1) for v in value.array_value.values]
+    if kind == "kvlist_value":
+        return {kv.key: any_value(kv.value, depth + 1) for kv in value.kvlist_value.values}
+    return getattr(value, kind)
+
+
+def attributes(kvs: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for kv in kvs:
+        if isinstance(kv, KeyValue):
+            out[kv.key] = any_value(kv.value)
+    return out
+
+
+@dataclass
+class Event:
+    name: str
+    time_ns: int
+    attrs: dict[str, Any]
+
+
+@dataclass
+class SpanView:
+    """What the mapper needs of a span, decoupled from protobuf."""
+
+    trace_id: str
+    span_id: str
+    parent_span_id: str
+    name: str
+    scope: str
+    start_ns: int
+    end_ns: int
+    status_code: int
+    status_message: str
+    attrs: dict[str, Any]
+    events: list[Event] = field(default_factory=list)
+    resource: dict[str, Any] = field(default_factory=dict)
+    raw: Span | None = None
+
+    # --- tolerant readers ---------------------------------------------------------------------
+
+    def str(self, *keys: str) -> str | None:
+        """The first key holding a non-empty scalar, as a string."""
+        for key in keys:
+            value = self.attrs.get(key)
+            if isinstance(value, str) and value:
+                return value
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                return str(value)
+        return None
+
+    def int(self, *keys: str) -> int | None:
+        for key in keys:
+            value = to_int(self.attrs.get(key))
+            if value is not None:
+                return value
+        return None
+
+    def float(self, *keys: str) -> float | None:
+        for key in keys:
+            value = to_float(self.attrs.get(key))
+            if value is not None:
+                return value
+        return None
+
+    def bool(self, *keys: str) -> bool | None:
+        for key in keys:
+            value = to_bool(self.attrs.get(key))
+            if value is not None:
+                return value
+        return None
+
+    def json(self, *keys: str) -> Any:
+        """The first key holding JSON (a JSON string or already structured); None when unparseable."""
+        for key in keys:
+            value = parse_json(self.attrs.get(key))
+            if value is not None:
+                return value
+        return None
+
+    def indexed(self, prefix: str) -> list[dict[str, Any]]:
+        """Collect `prefix.{i}.rest` attributes into a list of nested dicts ordered by i."""
+        return indexed(self.attrs, prefix)
+
+    def with_prefix(self, prefix: str) -> dict[str, Any]:
+        return {k[len(prefix) :]: v for k, v in self.attrs.items() if k.startswith(prefix) and len(k) > len(prefix)}
+
+
+def to_int(value: Any) -> int | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return int(value) if math.isfinite(value) else None
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            return int(text)
+        except ValueError:
+            number = to_float(text)
+            return int(number) if number is not None and number.is_integer() else None
+    return None
+
+
+def to_float(value: Any) -> float | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, (int, float)):
+        number = float(value)
+    elif isinstance(value, str):
+        try:
+            number = float(value.strip())
+        except ValueError:
+            return None
+    else:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def to_bool(value: Any) -> bool | None:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    return None
+
+
+def parse_json(value: Any) -> Any:
+    if isinstance(value, (list, dict)):
+        return value
+    if isinstance(value, (str, bytes)) and value:
+        try:
+            return json.loads(value)
+        except (ValueError, RecursionError):
+            return None
+    return None
+
+
+def indexed(attrs: dict[str, Any], prefix: str) -> list[dict[str, Any]]:
+    """`{"p.0.role": "user", "p.0.tool_calls.1.name": "f"}` -> `[{"role": "user", "tool_calls": {"1": {...}}}]`.
+
+    Nested indices stay dicts keyed by their index string; `items()` turns them into ordered lists.
+    """
+    root: dict[str, Any] = {}
+    dotted = prefix + "."
+    for key, value in attrs.items():
+        if not key.startswith(dotted):
+            continue
+        parts = key[len(dotted) :].split(".")
+        if not parts[0].isdigit() or len(parts) < 2:
+            continue
+        node = root
+        for part in parts[:-1]:
+            child = node.get(part)
+            if not isinstance(child, dict):
+                child = node[part] = {}
+            node = child
+        node[parts[-1]] = value
+    return items(root)
+
+
+def items(node: Any) -> list[dict[str, Any]]:
+    """The values of a dict keyed by index strings, ordered by index; [] for anything else."""
+    if not isinstance(node, dict):
+        return []
+    return [node[k] for k in sorted((k for k in node if k.isdigit()), key=int) if isinstance(node[k], dict)]
+
+
+def iter_spans(request: ExportTraceServiceRequest) -> Iterator[SpanView]:
+    for rs in request.resource_spans:
+        resource = attributes(rs.resource.attributes)
+        for ss in rs.scope_spans:
+            scope = ss.scope.name
+            for span in ss.spans:
+                yield SpanView(
+                    trace_id=span.trace_id.hex(),
+                    span_id=span.span_id.hex(),
+                    parent_span_id=span.parent_span_id.hex(),
+                    name=span.name,
+                    scope=scope,
+                    start_ns=span.start_time_unix_nano,
+                    end_ns=span.end_time_unix_nano,
+                    status_code=span.status.code,
+                    status_message=span.status.message,
+                    attrs=attributes(span.attributes),
+                    events=[Event(e.name, e.time_unix_nano, attributes(e.attributes)) for e in span.events],
+                    resource=resource,
+                    raw=span,
+                )

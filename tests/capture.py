@@ -1,0 +1,208 @@
+"""Runs real instrumentation against the fake provider and saves the spans as OTLP protobuf.
+
+Each instrumentation patches the SDKs process-wide, so every capture runs in its own process:
+`python tests/capture.py traceloop OUT_DIR`. It writes `spans.pb` (one ExportTraceServiceRequest,
+encoded by the stock OTLP encoder) and `served.json` (what the fake provider answered, in order,
+with the scenario that asked for it).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
+from fakeprovider import FakeProvider
+
+WEATHER_TOOL_OPENAI = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Current weather for a city",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+    },
+}
+WEATHER_TOOL_ANTHROPIC = {
+    "name": "get_weather",
+    "description": "Current weather for a city",
+    "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+}
+MESSAGES = [
+    {"role": "system", "content": "You are terse."},
+    {"role": "user", "content": "What is the capital of France?"},
+]
+
+
+class Collect(SpanExporter):
+    def __init__(self) -> None:
+        self.spans: list[ReadableSpan] = []
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        self.spans.extend(spans)
+        return SpanExportResult.SUCCESS
+
+    def shutdown(self) -> None:
+        pass
+
+
+def openai_scenarios(base_url: str) -> dict[str, Callable[[], Any]]:
+    import openai
+
+    client = openai.OpenAI(base_url=base_url, api_key="sk-fake", max_retries=0)
+
+    def stream(include_usage: bool) -> None:
+        kwargs: dict[str, Any] = {"stream_options": {"include_usage": True}} if include_usage else {}
+        for _ in client.chat.completions.create(
+            model="gpt-4o-mini", messages=MESSAGES, stream=True, temperature=0.2, **kwargs
+        ):
+            pass
+
+    def error() -> None:
+        try:
+            client.chat.completions.create(model="gpt-4o-mini-error-429", messages=MESSAGES)
+        except openai.RateLimitError:
+            pass
+
+    return {
+        "openai.chat": lambda: client.chat.completions.create(
+            model="gpt-4o-mini", messages=MESSAGES, temperature=0.2, max_tokens=50, user="end-user-1"
+        ),
+        "openai.stream_usage": lambda: stream(True),
+        "openai.stream_no_usage": lambda: stream(False),
+        "openai.tool_call": lambda: client.chat.completions.create(
+            model="gpt-4o-mini",
+            messages=[
+                {"role": "user", "content": "Weather in Paris?"},
+                {
+                    "role": "assistant",
+                    "content": None,
+                    "tool_calls": [
+                        {
+                            "id": "call_prev",
+                            "type": "function",
+                            "function": {"name": "get_weather", "arguments": '{"city": "Lyon"}'},
+                        }
+                    ],
+                },
+                {"role": "tool", "tool_call_id": "call_prev", "content": "Sunny, 21C"},
+                {"role": "user", "content": "And Paris?"},
+            ],
+            tools=[WEATHER_TOOL_OPENAI],
+        ),
+        "openai.error": error,
+        "openai.embeddings": lambda: client.embeddings.create(
+            model="text-embedding-3-small", input=["hello", "world"]
+        ),
+    }
+
+
+def anthropic_scenarios(base_url: str) -> dict[str, Callable[[], Any]]:
+    import anthropic
+
+    client = anthropic.Anthropic(base_url=base_url, api_key="sk-ant-fake", max_retries=0)
+    user = [{"role": "user", "content": "What is the capital of France?"}]
+
+    def stream() -> None:
+        with client.messages.stream(
+            model="claude-sonnet-4-5", max_tokens=100, system="You are terse.", messages=user
+        ) as s:
+            for _ in s.text_stream:
+                pass
+
+    def error() -> None:
+        try:
+            client.messages.create(model="claude-error-429", max_tokens=10, messages=user)
+        except anthropic.RateLimitError:
+            pass
+
+    return {
+        "anthropic.chat": lambda: client.messages.create(
+            model="claude-sonnet-4-5", max_tokens=100, system="You are terse.", messages=user, stop_sequences=["END"]
+        ),
+        "anthropic.stream": stream,
+        "anthropic.tool_call": lambda: client.messages.create(
+            model="claude-sonnet-4-5",
+            max_tokens=100,
+            tools=[WEATHER_TOOL_ANTHROPIC],
+            messages=[{"role": "user", "content": "Weather in Paris?"}],
+        ),
+        "anthropic.error": error,
+    }
+
+
+def setup(kind: str, collect: Collect) -> Callable[[str, Callable[[], Any]], None]:
+    """Install one instrumentation; return how to run a scenario under it."""
+    from opentelemetry import trace
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+    if kind == "traceloop":
+        from traceloop.sdk import Traceloop
+        from traceloop.sdk.decorators import workflow
+
+        Traceloop.init(app_name="capture-app", exporter=collect, disable_batch=True, telemetry_enabled=False)
+
+        def run(name: str, fn: Callable[[], Any]) -> None:
+            Traceloop.set_association_properties(
+                {"user_id": "user-7", "session_id": "sess-99", "tenant": "acme", "Helicone-Property-Env": "prod"}
+            )
+            workflow(name=name)(fn)()
+
+        return run
+
+    provider = TracerProvider(resource=Resource.create({"service.name": "capture-app"}))
+    provider.add_span_processor(SimpleSpanProcessor(collect))
+    trace.set_tracer_provider(provider)
+    if kind == "openinference":
+        from openinference.instrumentation import using_attributes
+        from openinference.instrumentation.anthropic import AnthropicInstrumentor
+        from openinference.instrumentation.openai import OpenAIInstrumentor
+
+        OpenAIInstrumentor().instrument(tracer_provider=provider)
+        AnthropicInstrumentor().instrument(tracer_provider=provider)
+
+        def run_oi(name: str, fn: Callable[[], Any]) -> None:
+            with using_attributes(user_id="user-7", session_id="sess-99", metadata={"tenant": "acme"}):
+                fn()
+
+        return run_oi
+    raise SystemExit(f"unknown instrumentation {kind}")
+
+
+def main() -> None:
+    kind, out = sys.argv[1], Path(sys.argv[2])
+    os.environ.setdefault("TRACELOOP_TRACE_CONTENT", "true")
+    collect = Collect()
+    run = setup(kind, collect)
+    out.mkdir(parents=True, exist_ok=True)
+    with FakeProvider() as fake:
+        scenarios = {**openai_scenarios(fake.openai_base_url), **anthropic_scenarios(fake.anthropic_base_url)}
+        only = set(sys.argv[3:])
+        for name, fn in scenarios.items():
+            if only and name not in only:
+                continue
+            before = len(fake.served)
+            run(name, fn)
+            for entry in fake.served[before:]:
+                entry["scenario"] = name
+    from opentelemetry import trace
+
+    provider = trace.get_tracer_provider()
+    if hasattr(provider, "force_flush"):
+        provider.force_flush()
+    (out / "spans.pb").write_bytes(encode_spans(collect.spans).SerializeToString())
+    (out / "served.json").write_text(json.dumps(fake.served, indent=1))
+
+
+if __name__ == "__main__":
+    main()

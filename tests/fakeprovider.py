@@ -1,0 +1,274 @@
+"""A local HTTP server that answers like the OpenAI and Anthropic APIs, for driving the real SDKs.
+
+Answers are deterministic and every answer is kept in `served`, so tests compare the records the
+pipeline builds with what the "provider" really returned. The model name picks the behaviour:
+a model containing `error-<code>` answers that HTTP error; `tools` in the request answers a tool call.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+OPENAI_TEXT = "The capital of France is Paris."
+ANTHROPIC_TEXT = "Paris is the capital of France."
+
+
+class FakeProvider:
+    def __init__(self) -> None:
+        self.served: list[dict[str, Any]] = []
+        self._counter = 0
+        self._lock = threading.Lock()
+        provider = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers.get("content-length", 0))) or b"{}")
+                provider._handle(self, self.path.split("?")[0], body)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def openai_base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    @property
+    def anthropic_base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> FakeProvider:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def _next_id(self) -> int:
+        with self._lock:
+            self._counter += 1
+            return self._counter
+
+    # --- responses -------------------------------------------------------------------------------
+
+    def _handle(self, h: BaseHTTPRequestHandler, path: str, body: dict[str, Any]) -> None:
+        model = str(body.get("model", ""))
+        error = re.search(r"error-(\d{3})", model)
+        n = self._next_id()
+        if error:
+            status = int(error.group(1))
+            if path.endswith("/messages"):
+                payload = {"type": "error", "error": {"type": "rate_limit_error", "message": "Slow down"}}
+            else:
+                payload = {
+                    "error": {"message": "Rate limit reached", "type": "requests", "param": None, "code": None}
+                }
+            self._record(path, body, status, payload, stream=False)
+            return _send_json(h, status, payload)
+        if path == "/v1/chat/completions":
+            return self._openai_chat(h, path, body, n)
+        if path == "/v1/embeddings":
+            data = [
+                {"object": "embedding", "index": i, "embedding": [0.1 * (i + 1), 0.2, -0.3]}
+                for i, _ in enumerate(body["input"] if isinstance(body["input"], list) else [body["input"]])
+            ]
+            payload = {
+                "object": "list",
+                "data": data,
+                "model": model,
+                "usage": {"prompt_tokens": 5 * len(data), "total_tokens": 5 * len(data)},
+            }
+            self._record(path, body, 200, payload, stream=False)
+            return _send_json(h, 200, payload)
+        if path == "/v1/messages":
+            return self._anthropic(h, path, body, n)
+        _send_json(h, 404, {"error": {"message": f"no route {path}"}})
+
+    def _record(self, path: str, request: dict[str, Any], status: int, response: Any, stream: bool) -> None:
+        with self._lock:
+            self.served.append(
+                {"path": path, "request": request, "status": status, "response": response, "stream": stream}
+            )
+
+    def _openai_chat(self, h: BaseHTTPRequestHandler, path: str, body: dict[str, Any], n: int) -> None:
+        created = int(time.time())
+        rid = f"chatcmpl-fake{n}"
+        model = f"{body['model']}-2024-07-18"
+        usage = {
+            "prompt_tokens": 24,
+            "completion_tokens": 8,
+            "total_tokens": 32,
+            "prompt_tokens_details": {"cached_tokens": 16, "audio_tokens": 0},
+            "completion_tokens_details": {"reasoning_tokens": 3, "audio_tokens": 0},
+        }
+        if body.get("tools"):
+            message: dict[str, Any] = {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {
+                        "id": f"call_{n}",
+                        "type": "function",
+                        "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'},
+                    }
+                ],
+            }
+            finish = "tool_calls"
+        else:
+            message = {"role": "assistant", "content": OPENAI_TEXT}
+            finish = "stop"
+        full = {
+            "id": rid,
+            "object": "chat.completion",
+            "created": created,
+            "model": model,
+            "choices": [{"index": 0, "message": message, "finish_reason": finish, "logprobs": None}],
+            "usage": usage,
+            "system_fingerprint": "fp_fake",
+        }
+        if not body.get("stream"):
+            self._record(path, body, 200, full, stream=False)
+            return _send_json(h, 200, full)
+        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        self._record(path, body, 200, {**full, "usage": usage if include_usage else None}, stream=True)
+        chunks: list[dict[str, Any]] = []
+        base = {"id": rid, "object": "chat.completion.chunk", "created": created, "model": model}
+        if message.get("tool_calls"):
+            call = message["tool_calls"][0]
+            chunks.append(
+                {
+                    **base,
+                    "choices": [
+                        {
+                            "index": 0,
+                            "delta": {
+                                "role": "assistant",
+                                "tool_calls": [
+                                    {
+                                        "index": 0,
+                                        "id": call["id"],
+                                        "type": "function",
+                                        "function": {"name": call["function"]["name"], "arguments": ""},
+                                    }
+                                ],
+                            },
+                        }
+                    ],
+                }
+            )
+            chunks.append(
+                {
+                    **base,
+                    "choices": [
+                        {
+                            "index": 0,
+                            "delta": {
+                                "tool_calls": [{"index": 0, "function": {"arguments": call["function"]["arguments"]}}]
+                            },
+                        }
+                    ],
+                }
+            )
+        else:
+            words = OPENAI_TEXT.split(" ")
+            for i, word in enumerate(words):
+                delta: dict[str, Any] = {"content": word if i == 0 else " " + word}
+                if i == 0:
+                    delta["role"] = "assistant"
+                chunks.append({**base, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]})
+        chunks.append({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": finish}]})
+        if include_usage:
+            chunks.append({**base, "choices": [], "usage": usage})
+        _send_sse(h, [(None, c) for c in chunks] + [(None, "[DONE]")])
+
+    def _anthropic(self, h: BaseHTTPRequestHandler, path: str, body: dict[str, Any], n: int) -> None:
+        rid = f"msg_fake{n}"
+        usage = {
+            "input_tokens": 21,
+            "output_tokens": 9,
+            "cache_read_input_tokens": 12,
+            "cache_creation_input_tokens": 0,
+        }
+        if body.get("tools"):
+            content: list[dict[str, Any]] = [
+                {"type": "text", "text": "Let me check."},
+                {"type": "tool_use", "id": f"toolu_{n}", "name": "get_weather", "input": {"city": "Paris"}},
+            ]
+            stop = "tool_use"
+        else:
+            content = [{"type": "text", "text": ANTHROPIC_TEXT}]
+            stop = "end_turn"
+        full = {
+            "id": rid,
+            "type": "message",
+            "role": "assistant",
+            "model": body["model"],
+            "content": content,
+            "stop_reason": stop,
+            "stop_sequence": None,
+            "usage": usage,
+        }
+        self._record(path, body, 200, full, stream=bool(body.get("stream")))
+        if not body.get("stream"):
+            return _send_json(h, 200, full)
+        start_usage = {**usage, "output_tokens": 1}
+        events: list[tuple[str | None, Any]] = [
+            ("message_start", {"type": "message_start", "message": {**full, "content": [], "stop_reason": None,
+                                                                    "usage": start_usage}}),
+        ]
+        for i, block in enumerate(content):
+            if block["type"] == "text":
+                events.append(("content_block_start", {"type": "content_block_start", "index": i,
+                                                       "content_block": {"type": "text", "text": ""}}))
+                for piece in re.findall(r"\S+\s*", block["text"]):
+                    events.append(("content_block_delta", {"type": "content_block_delta", "index": i,
+                                                           "delta": {"type": "text_delta", "text": piece}}))
+            else:
+                events.append(("content_block_start", {"type": "content_block_start", "index": i,
+                                                       "content_block": {**block, "input": {}}}))
+                events.append(("content_block_delta", {"type": "content_block_delta", "index": i,
+                                                       "delta": {"type": "input_json_delta",
+                                                                 "partial_json": json.dumps(block["input"])}}))
+            events.append(("content_block_stop", {"type": "content_block_stop", "index": i}))
+        events.append(("message_delta", {"type": "message_delta", "delta": {"stop_reason": stop,
+                                                                             "stop_sequence": None},
+                                         "usage": {"output_tokens": usage["output_tokens"]}}))
+        events.append(("message_stop", {"type": "message_stop"}))
+        _send_sse(h, events)
+
+
+def _send_json(h: BaseHTTPRequestHandler, status: int, payload: Any) -> None:
+    data = json.dumps(payload).encode()
+    h.send_response(status)
+    h.send_header("content-type", "application/json")
+    h.send_header("content-length", str(len(data)))
+    if status == 429:
+        h.send_header("retry-after", "0")
+    h.end_headers()
+    h.wfile.write(data)
+
+
+def _send_sse(h: BaseHTTPRequestHandler, events: list[tuple[str | None, Any]]) -> None:
+    h.send_response(200)
+    h.send_header("content-type", "text/event-stream")
+    h.send_header("transfer-encoding", "chunked")
+    h.end_headers()
+    for name, data in events:
+        text = data if isinstance(data, str) else json.dumps(data)
+        frame = (f"event: {name}\n" if name else "") + f"data: {text}\n\n"
+        raw = frame.encode()
+        h.wfile.write(f"{len(raw):x}\r\n".encode() + raw + b"\r\n")
+        h.wfile.flush()
+        time.sleep(0.002)
+    h.wfile.write(b"0\r\n\r\n")
