@@ -23,6 +23,16 @@ $(VENV)/.installed-dev: pyproject.toml $(VENV)/.files
 	$(PY) -m pip install -q -e '.[dev]' --config-settings editable_mode=strict
 	touch $@ $(VENV)/.installed-run
 
+# traceloop-sdk 0.40 (indexed gen_ai.prompt.N attributes) cannot share a venv with the current one;
+# the semconv tests drive it in this second venv to capture real legacy spans.
+LEGACY_VENV := .venv-legacy
+LEGACY_PINS := traceloop-sdk==0.40.14 openai==1.75.0 anthropic==0.49.0 opentelemetry-exporter-otlp-proto-common
+$(LEGACY_VENV)/.installed: Makefile
+	$(PYTHON) -m venv $(LEGACY_VENV)
+	$(LEGACY_VENV)/bin/python -m pip install -q --upgrade pip
+	$(LEGACY_VENV)/bin/python -m pip install -q $(LEGACY_PINS)
+	touch $@
+
 FORCE:
 
 run: $(VENV)/.installed-run
@@ -37,7 +47,7 @@ typecheck: $(VENV)/.installed-dev
 	$(VENV)/bin/mypy tools/kafka/localkafka.py tools/devrun.py
 	$(VENV)/bin/mypy --config-file tests/mypy.ini tests
 
-unit: $(VENV)/.installed-dev
+unit: $(VENV)/.installed-dev $(LEGACY_VENV)/.installed
 	$(PY) -m pytest
 
 test: lint typecheck unit
@@ -46,4 +56,4 @@ kafka: $(VENV)/.installed-run
 	$(PY) tools/kafka/localkafka.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(LEGACY_VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

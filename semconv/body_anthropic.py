@@ -36,16 +36,27 @@ def _block(p: Part) -> dict[str, Any] | None:
     if kind == "text":
         return {"type": "text", "text": p.get("content", "")}
     if kind == "blob":
-        return {"type": "image", "source": {"type": "base64", "media_type": p.get("mime_type"), "data": p.get("content")}}
+        return {
+            "type": "image",
+            "source": {"type": "base64", "media_type": p.get("mime_type"), "data": p.get("content")},
+        }
     if kind == "uri":
         return {"type": "image", "source": {"type": "url", "url": p.get("uri")}}
     if kind == "tool_call":
         args = arguments_object(p.get("arguments"))
-        return {"type": "tool_use", "id": p.get("id"), "name": p.get("name"), "input": args if args is not None else {}}
+        return {
+            "type": "tool_use",
+            "id": p.get("id"),
+            "name": p.get("name"),
+            "input": args if args is not None else {},
+        }
     if kind == "tool_call_response":
         response = p.get("response")
-        return {"type": "tool_result", "tool_use_id": p.get("id"),
-                "content": response if isinstance(response, str) else json.dumps(response)}
+        return {
+            "type": "tool_result",
+            "tool_use_id": p.get("id"),
+            "content": response if isinstance(response, str) else json.dumps(response),
+        }
     if kind == "reasoning":
         return {"type": "thinking", "thinking": p.get("content", "")}
     return None
@@ -96,8 +107,11 @@ def request(call: LlmCall) -> dict[str, Any]:
         body["stop_sequences"] = stop if isinstance(stop, list) else [stop]
     if call.tools:
         body["tools"] = [
-            {"name": t["name"], **({"description": t["description"]} if "description" in t else {}),
-             "input_schema": t.get("parameters", {"type": "object"})}
+            {
+                "name": t["name"],
+                **({"description": t["description"]} if "description" in t else {}),
+                "input_schema": t.get("parameters", {"type": "object"}),
+            }
             for t in call.tools
         ]
     if call.stream is not None:

@@ -42,15 +42,24 @@ def _content(parts: list[Part]) -> str | list[dict[str, Any]] | None:
         elif p["type"] == "uri":
             out.append({"type": "image_url", "image_url": {"url": p.get("uri")}})
         else:
-            out.append({"type": "image_url", "image_url": {"url": f"data:{p.get('mime_type') or 'image/png'};base64,"
-                                                                  f"{p.get('content', '')}"}})
+            out.append(
+                {
+                    "type": "image_url",
+                    "image_url": {
+                        "url": f"data:{p.get('mime_type') or 'image/png'};base64,{p.get('content', '')}"
+                    },
+                }
+            )
     return out
 
 
 def _tool_calls(parts: list[Part]) -> list[dict[str, Any]]:
     return [
-        {"id": p.get("id"), "type": "function",
-         "function": {"name": p.get("name"), "arguments": arguments_string(p.get("arguments"))}}
+        {
+            "id": p.get("id"),
+            "type": "function",
+            "function": {"name": p.get("name"), "arguments": arguments_string(p.get("arguments"))},
+        }
         for p in parts
         if p.get("type") == "tool_call"
     ]
@@ -68,7 +77,9 @@ def chat_messages(call: LlmCall) -> list[dict[str, Any]]:
         parts = message["parts"]
         results = [p for p in parts if p.get("type") == "tool_call_response"]
         for r in results:
-            out.append({"role": "tool", "tool_call_id": r.get("id"), "content": _response_text(r.get("response"))})
+            out.append(
+                {"role": "tool", "tool_call_id": r.get("id"), "content": _response_text(r.get("response"))}
+            )
         if results and len(results) == len(parts):
             continue
         entry: dict[str, Any] = {"role": message["role"], "content": _content(parts)}
@@ -130,8 +141,10 @@ def response(call: LlmCall) -> dict[str, Any]:
         body.update({"object": "list", "model": model})
         u = call.usage
         if u.input_tokens is not None:
-            body["usage"] = {"prompt_tokens": u.input_tokens,
-                             "total_tokens": u.total_tokens if u.total_tokens is not None else u.input_tokens}
+            body["usage"] = {
+                "prompt_tokens": u.input_tokens,
+                "total_tokens": u.total_tokens if u.total_tokens is not None else u.input_tokens,
+            }
         return body
     if call.operation == "responses":
         return _responses_response(call, body, model)
@@ -144,9 +157,9 @@ def response(call: LlmCall) -> dict[str, Any]:
     else:
         body.update({"object": "chat.completion", "model": model})
         body["choices"] = [_choice(call, m, i) for i, m in enumerate(call.output)]
-    u = usage(call.usage)
-    if u is not None:
-        body["usage"] = u
+    usage_body = usage(call.usage)
+    if usage_body is not None:
+        body["usage"] = usage_body
     return body
 
 
@@ -167,17 +180,33 @@ def _choice(call: LlmCall, message: Message, index: int) -> dict[str, Any]:
 
 
 def _responses_request(call: LlmCall, body: dict[str, Any]) -> dict[str, Any]:
-    if call.system:
-        body["instructions"] = text_of(call.system)
+    system = call.system + [
+        p for m in call.messages if m["role"] in ("system", "developer") for p in m["parts"]
+    ]
+    if system:
+        body["instructions"] = text_of(system)
     items: list[dict[str, Any]] = []
     for message in call.messages:
+        if message["role"] in ("system", "developer"):
+            continue
         for p in message["parts"]:
             if p.get("type") == "tool_call":
-                items.append({"type": "function_call", "call_id": p.get("id"), "name": p.get("name"),
-                              "arguments": arguments_string(p.get("arguments"))})
+                items.append(
+                    {
+                        "type": "function_call",
+                        "call_id": p.get("id"),
+                        "name": p.get("name"),
+                        "arguments": arguments_string(p.get("arguments")),
+                    }
+                )
             elif p.get("type") == "tool_call_response":
-                items.append({"type": "function_call_output", "call_id": p.get("id"),
-                              "output": _response_text(p.get("response"))})
+                items.append(
+                    {
+                        "type": "function_call_output",
+                        "call_id": p.get("id"),
+                        "output": _response_text(p.get("response")),
+                    }
+                )
         text = text_of(message["parts"])
         if text:
             items.append({"role": message["role"], "content": text})
@@ -197,12 +226,19 @@ def _responses_response(call: LlmCall, body: dict[str, Any], model: str | None) 
     for message in call.output:
         text = text_of(message["parts"])
         if text:
-            output.append({"type": "message", "role": "assistant",
-                           "content": [{"type": "output_text", "text": text}]})
+            output.append(
+                {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": text}]}
+            )
         for p in message["parts"]:
             if p.get("type") == "tool_call":
-                output.append({"type": "function_call", "call_id": p.get("id"), "name": p.get("name"),
-                               "arguments": arguments_string(p.get("arguments"))})
+                output.append(
+                    {
+                        "type": "function_call",
+                        "call_id": p.get("id"),
+                        "name": p.get("name"),
+                        "arguments": arguments_string(p.get("arguments")),
+                    }
+                )
     body["output"] = output
     u = call.usage
     if u.known():

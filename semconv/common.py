@@ -13,6 +13,7 @@ from .span import SpanView, parse_json
 
 STATUS_ERROR = 2
 _ERROR_CODE = re.compile(r"(?:Error code|status(?:_code)?|HTTP)[:= ]+(\d{3})\b", re.IGNORECASE)
+_SDK_PREFIX = re.compile(r"^Error code: \d{3} - ")  # how the OpenAI and Anthropic SDKs word HTTP errors
 CHUNK_EVENTS = ("gen_ai.content.completion.chunk", "llm.content.completion.chunk")
 
 
@@ -24,7 +25,7 @@ def exception_event(span: SpanView) -> dict[str, Any]:
 
 
 def http_status(span: SpanView) -> int | None:
-    status = span.int("http.response.status_code", "http.status_code")
+    status = span.get_int("http.response.status_code", "http.status_code")
     return status if status is not None and 100 <= status <= 599 else None
 
 
@@ -40,11 +41,13 @@ def read_error(span: SpanView, status: int | None) -> CallError | None:
     if status is None or status < 400:
         found = _ERROR_CODE.search(message or "") or _ERROR_CODE.search(span.status_message or "")
         status = int(found.group(1)) if found and 400 <= int(found.group(1)) <= 599 else 500
-    err_type = span.str("error.type") or _short_type(exc.get("exception.type"))
+    err_type = span.get_str("error.type") or _short_type(exc.get("exception.type"))
     detail = _provider_error(message)
     if detail:
         err_type = detail.get("type") or err_type
         message = detail.get("message") or message
+    elif message and _SDK_PREFIX.match(message):
+        message = _SDK_PREFIX.sub("", message, count=1)
     return CallError(status=status, type=err_type, message=message)
 
 
@@ -77,10 +80,10 @@ def chunk_events(span: SpanView) -> list[int]:
 
 def ttft_ms(span: SpanView) -> int | None:
     """Time to first token in ms: from an attribute when present, else the first chunk event."""
-    seconds = span.float("gen_ai.response.time_to_first_chunk", "gen_ai.server.time_to_first_token")
+    seconds = span.get_float("gen_ai.response.time_to_first_chunk", "gen_ai.server.time_to_first_token")
     if seconds is not None and seconds >= 0:
         return round(seconds * 1000)
-    ms = span.float("ai.response.msToFirstChunk", "llm.response.time_to_first_token_ms")
+    ms = span.get_float("ai.response.msToFirstChunk", "llm.response.time_to_first_token_ms")
     if ms is not None and ms >= 0:
         return round(ms)
     chunks = chunk_events(span)
@@ -155,18 +158,18 @@ def read_context(span: SpanView) -> dict[str, str]:
         add_context(meta, key, value, overwrite=key.lower().startswith("helicone-"))
     for key, value in span.with_prefix("ai.telemetry.metadata.").items():
         add_context(meta, key, value)
-    oi_metadata = span.json("metadata")
+    oi_metadata = span.get_json("metadata")
     if isinstance(oi_metadata, dict):
         for key, value in oi_metadata.items():
             add_context(meta, str(key), value)
     for key in ("user.id", "session.id"):
-        add_context(meta, key, span.str(key))
+        add_context(meta, key, span.get_str(key))
     tags = span.attrs.get("tag.tags")
     if isinstance(tags, list) and tags:
         add_context(meta, "tags", ",".join(str(t) for t in tags))
-    add_context(meta, "session_id", span.str("gen_ai.conversation.id"))
-    add_context(meta, "user_id", span.str("gen_ai.user", "llm.user"))
-    workflow = span.str("traceloop.workflow.name")
+    add_context(meta, "session_id", span.get_str("gen_ai.conversation.id"))
+    add_context(meta, "user_id", span.get_str("gen_ai.user", "llm.user"))
+    workflow = span.get_str("traceloop.workflow.name")
     if workflow:
         add_context(meta, "workflow", workflow)
     return meta

@@ -40,21 +40,20 @@ _PARAMS = {
 
 
 def is_call(span: SpanView) -> bool:
-    operation = span.str("gen_ai.operation.name")
+    operation = span.get_str("gen_ai.operation.name")
     if operation:
         return operation.lower() in CALL_OPERATIONS
-    request_type = span.str("llm.request.type")
+    request_type = span.get_str("llm.request.type")
     if request_type:
         return request_type.lower() in ("chat", "completion", "embedding", "embeddings")
-    if (span.str("traceloop.span.kind") or "").lower() in NON_CALL_KINDS:
+    if (span.get_str("traceloop.span.kind") or "").lower() in NON_CALL_KINDS:
         return False
-    return bool(span.str("gen_ai.system")) and bool(
-        span.str("gen_ai.request.model", "gen_ai.response.model") or span.attrs.get("gen_ai.prompt.0.role")
-    )
+    model = span.get_str("gen_ai.request.model", "gen_ai.response.model")
+    return bool(span.get_str("gen_ai.system")) and bool(model or span.attrs.get("gen_ai.prompt.0.role"))
 
 
 def _operation(span: SpanView) -> str:
-    op = (span.str("gen_ai.operation.name", "llm.request.type") or "chat").lower()
+    op = (span.get_str("gen_ai.operation.name", "llm.request.type") or "chat").lower()
     if op in ("embedding", "embeddings"):
         return "embeddings"
     if op in ("responses", "response") or span.name in ("openai.response", "openai.responses"):
@@ -66,7 +65,11 @@ def _indexed_messages(span: SpanView, prefix: str) -> list[Message]:
     out: list[Message] = []
     for item in span.indexed(prefix):
         calls = [
-            {"type": "function", "id": c.get("id"), "function": {"name": c.get("name"), "arguments": c.get("arguments")}}
+            {
+                "type": "function",
+                "id": c.get("id"),
+                "function": {"name": c.get("name"), "arguments": c.get("arguments")},
+            }
             for c in items(item.get("tool_calls"))
         ]
         message = to_message(
@@ -89,9 +92,14 @@ def _event_messages(span: SpanView) -> tuple[list[Message], list[Message]]:
     for event in span.events:
         attrs = event.attrs
         if event.name in _EVENT_ROLES:
-            message = to_message({"role": attrs.get("role") or _EVENT_ROLES[event.name],
-                                  "content": attrs.get("content"), "tool_calls": parse_json(attrs.get("tool_calls")),
-                                  "tool_call_id": attrs.get("id")})
+            message = to_message(
+                {
+                    "role": attrs.get("role") or _EVENT_ROLES[event.name],
+                    "content": attrs.get("content"),
+                    "tool_calls": parse_json(attrs.get("tool_calls")),
+                    "tool_call_id": attrs.get("id"),
+                }
+            )
             if message:
                 inputs.append(message)
         elif event.name == "gen_ai.choice":
@@ -110,69 +118,84 @@ def _event_messages(span: SpanView) -> tuple[list[Message], list[Message]]:
 
 
 def _tools(span: SpanView) -> list[dict[str, Any]]:
-    defs = span.json("gen_ai.tool.definitions")
+    defs = span.get_json("gen_ai.tool.definitions")
     raw = defs if isinstance(defs, list) else span.indexed("llm.request.functions")
     return [t for t in (normalize_tool(d) for d in raw) if t is not None]
 
 
 def read_usage(span: SpanView) -> Usage:
     return Usage(
-        input_tokens=span.int("gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens"),
-        output_tokens=span.int("gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens"),
-        total_tokens=span.int("gen_ai.usage.total_tokens", "llm.usage.total_tokens"),
-        cache_read_tokens=span.int("gen_ai.usage.cache_read.input_tokens", "gen_ai.usage.cache_read_input_tokens"),
-        cache_write_tokens=span.int(
+        input_tokens=span.get_int("gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens"),
+        output_tokens=span.get_int("gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens"),
+        total_tokens=span.get_int("gen_ai.usage.total_tokens", "llm.usage.total_tokens"),
+        cache_read_tokens=span.get_int(
+            "gen_ai.usage.cache_read.input_tokens", "gen_ai.usage.cache_read_input_tokens"
+        ),
+        cache_write_tokens=span.get_int(
             "gen_ai.usage.cache_creation.input_tokens",
             "gen_ai.usage.cache_write.input_tokens",
             "gen_ai.usage.cache_creation_input_tokens",
         ),
-        reasoning_tokens=span.int(
-            "gen_ai.usage.reasoning_tokens", "gen_ai.usage.reasoning.output_tokens", "llm.usage.reasoning_tokens"
+        reasoning_tokens=span.get_int(
+            "gen_ai.usage.reasoning_tokens",
+            "gen_ai.usage.reasoning.output_tokens",
+            "llm.usage.reasoning_tokens",
         ),
     )
 
 
 def read(span: SpanView) -> LlmCall:
     call = LlmCall(dialect="genai", operation=_operation(span))
-    call.provider = span.str("gen_ai.provider.name", "gen_ai.system")
-    call.request_model = span.str("gen_ai.request.model")
-    call.response_model = span.str("gen_ai.response.model")
-    call.response_id = span.str("gen_ai.response.id")
+    call.provider = span.get_str("gen_ai.provider.name", "gen_ai.system")
+    if call.operation == "text_completion" and (call.provider or "").lower() == "anthropic":
+        call.operation = "chat"  # OpenLLMetry <= 0.53 labels Anthropic Messages calls "completion"
+    call.request_model = span.get_str("gen_ai.request.model")
+    call.response_model = span.get_str("gen_ai.response.model")
+    call.response_id = span.get_str("gen_ai.response.id")
 
-    system = span.json("gen_ai.system_instructions")
+    system = span.get_json("gen_ai.system_instructions")
     if isinstance(system, list):
         call.system = to_parts(system)
     elif isinstance(span.attrs.get("gen_ai.system_instructions"), str):
         call.system = to_parts(span.attrs["gen_ai.system_instructions"])
     event_in, event_out = _event_messages(span)
     call.messages = (
-        to_messages(span.json("gen_ai.input.messages")) or _indexed_messages(span, "gen_ai.prompt") or event_in
+        to_messages(span.get_json("gen_ai.input.messages"))
+        or _indexed_messages(span, "gen_ai.prompt")
+        or event_in
     )
     call.output = (
-        to_messages(span.json("gen_ai.output.messages")) or _indexed_messages(span, "gen_ai.completion") or event_out
+        to_messages(span.get_json("gen_ai.output.messages"))
+        or _indexed_messages(span, "gen_ai.completion")
+        or event_out
     )
     call.tools = _tools(span)
     if call.operation == "embeddings":
         call.embedding_inputs = [
-            "".join(p.get("content", "") for p in m["parts"] if p.get("type") == "text") for m in call.messages
+            "".join(p.get("content", "") for p in m["parts"] if p.get("type") == "text")
+            for m in call.messages
         ]
         call.messages = []
 
     for name, key in _PARAMS.items():
-        value = span.float(key) if name in ("temperature", "top_p", "frequency_penalty", "presence_penalty") else span.int(key)
+        value = (
+            span.get_float(key)
+            if name in ("temperature", "top_p", "frequency_penalty", "presence_penalty")
+            else span.get_int(key)
+        )
         if value is not None:
             call.params[name] = value
-    max_tokens = span.int("gen_ai.request.max_tokens", "gen_ai.request.max_output_tokens")
+    max_tokens = span.get_int("gen_ai.request.max_tokens", "gen_ai.request.max_output_tokens")
     if max_tokens is not None:
         call.params["max_tokens"] = max_tokens
     stop = span.attrs.get("gen_ai.request.stop_sequences")
     if isinstance(stop, list) and stop:
         call.params["stop"] = [str(s) for s in stop]
-    choices = span.int("gen_ai.request.choice.count")
+    choices = span.get_int("gen_ai.request.choice.count")
     if choices is not None and choices != 1:
         call.params["n"] = choices
 
-    call.stream = span.bool("gen_ai.is_streaming", "gen_ai.request.stream", "llm.is_streaming")
+    call.stream = span.get_bool("gen_ai.is_streaming", "gen_ai.request.stream", "llm.is_streaming")
     if call.stream is None and common.chunk_events(span):
         call.stream = True
     call.usage = read_usage(span)
@@ -180,10 +203,10 @@ def read(span: SpanView) -> LlmCall:
     if isinstance(reasons, str):
         reasons = [reasons]
     call.finish_reasons = [str(r) for r in reasons] if isinstance(reasons, list) else []
-    call.native_stop_reason = span.str("anthropic.message.stop_reason")
+    call.native_stop_reason = span.get_str("anthropic.message.stop_reason")
     call.ttft_ms = common.ttft_ms(span) if call.stream else None
     call.http_status = common.http_status(span)
     call.error = common.read_error(span, call.http_status)
-    call.url = span.str("url.full")
-    call.api_base = span.str("gen_ai.openai.api_base", "llm.openai.api_base")
+    call.url = span.get_str("url.full")
+    call.api_base = span.get_str("gen_ai.openai.api_base", "llm.openai.api_base")
     return call

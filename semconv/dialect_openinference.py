@@ -9,25 +9,25 @@ from typing import Any
 from . import common
 from .model import LlmCall, Message, Usage
 from .parts import normalize_tool, to_message, to_messages
-from .span import SpanView, items, parse_json
+from .span import SpanView, items, obj, parse_json
 
 CALL_KINDS = {"LLM", "EMBEDDING"}
 
 
 def is_call(span: SpanView) -> bool:
-    return (span.str("openinference.span.kind") or "").upper() in CALL_KINDS
+    return (span.get_str("openinference.span.kind") or "").upper() in CALL_KINDS
 
 
 def _content_parts(contents: Any) -> list[dict[str, Any]]:
     out = []
     for item in items(contents):
-        content = item.get("message_content") if isinstance(item.get("message_content"), dict) else {}
+        content = obj(item.get("message_content"))
         kind = content.get("type")
         if kind == "text":
             out.append({"type": "text", "text": content.get("text")})
         elif kind == "image":
-            image = content.get("image") if isinstance(content.get("image"), dict) else {}
-            inner = image.get("image") if isinstance(image.get("image"), dict) else {}
+            image = obj(content.get("image"))
+            inner = obj(image.get("image"))
             out.append({"type": "image_url", "image_url": {"url": inner.get("url")}})
     return out
 
@@ -35,17 +35,24 @@ def _content_parts(contents: Any) -> list[dict[str, Any]]:
 def _messages(span: SpanView, prefix: str) -> list[Message]:
     out: list[Message] = []
     for item in span.indexed(prefix):
-        msg = item.get("message") if isinstance(item.get("message"), dict) else {}
+        msg = obj(item.get("message"))
         calls = []
         for c in items(msg.get("tool_calls")):
-            tc = c.get("tool_call") if isinstance(c.get("tool_call"), dict) else {}
-            fn = tc.get("function") if isinstance(tc.get("function"), dict) else {}
-            calls.append({"id": tc.get("id"), "function": {"name": fn.get("name"), "arguments": fn.get("arguments")}})
+            tc = obj(c.get("tool_call"))
+            fn = obj(tc.get("function"))
+            calls.append(
+                {"id": tc.get("id"), "function": {"name": fn.get("name"), "arguments": fn.get("arguments")}}
+            )
         content = msg.get("content")
         if content is None and msg.get("contents"):
             content = _content_parts(msg["contents"])
         message = to_message(
-            {"role": msg.get("role"), "content": content, "tool_calls": calls, "tool_call_id": msg.get("tool_call_id")}
+            {
+                "role": msg.get("role"),
+                "content": content,
+                "tool_calls": calls,
+                "tool_call_id": msg.get("tool_call_id"),
+            }
         )
         if message is not None:
             out.append(message)
@@ -53,18 +60,20 @@ def _messages(span: SpanView, prefix: str) -> list[Message]:
 
 
 def read(span: SpanView) -> LlmCall:
-    kind = (span.str("openinference.span.kind") or "").upper()
+    kind = (span.get_str("openinference.span.kind") or "").upper()
     call = LlmCall(dialect="openinference", operation="embeddings" if kind == "EMBEDDING" else "chat")
-    request = span.json("input.value") if span.str("input.mime_type") != "text/plain" else None
-    response = span.json("output.value") if span.str("output.mime_type") != "text/plain" else None
-    request = request if isinstance(request, dict) else {}
-    response = response if isinstance(response, dict) else {}
-    params = span.json("llm.invocation_parameters")
-    params = params if isinstance(params, dict) else {}
+    request = span.get_json("input.value") if span.get_str("input.mime_type") != "text/plain" else None
+    response = span.get_json("output.value") if span.get_str("output.mime_type") != "text/plain" else None
+    request = obj(request)
+    response = obj(response)
+    params = span.get_json("llm.invocation_parameters")
+    params = obj(params)
 
-    call.provider = span.str("llm.provider", "llm.system")
-    call.request_model = span.str("llm.request.model_name") or _str(params.get("model")) or _str(request.get("model"))
-    call.response_model = span.str("llm.response.model_name", "llm.model_name", "embedding.model_name")
+    call.provider = span.get_str("llm.provider", "llm.system")
+    call.request_model = (
+        span.get_str("llm.request.model_name") or _str(params.get("model")) or _str(request.get("model"))
+    )
+    call.response_model = span.get_str("llm.response.model_name", "llm.model_name", "embedding.model_name")
     if call.response_model is None:
         call.response_model = _str(response.get("model"))
     call.response_id = _str(response.get("id"))
@@ -73,22 +82,37 @@ def read(span: SpanView) -> LlmCall:
     call.output = _messages(span, "llm.output_messages")
     if not call.output and isinstance(response.get("choices"), list):
         call.output = to_messages([c.get("message") for c in response["choices"] if isinstance(c, dict)])
-    finish = span.str("llm.finish_reason") or _str(response.get("stop_reason"))
+    finish = span.get_str("llm.finish_reason") or _str(response.get("stop_reason"))
     if finish:
         call.finish_reasons = [finish]
         for message in call.output:
             message.setdefault("finish_reason", finish)
     tools = [parse_json(t.get("tool", {}).get("json_schema")) for t in span.indexed("llm.tools")]
-    call.tools = [t for t in (normalize_tool(x) for x in tools or request.get("tools") or []) if t is not None]
+    call.tools = [
+        t for t in (normalize_tool(x) for x in tools or request.get("tools") or []) if t is not None
+    ]
 
     if call.operation == "embeddings":
         texts = [e.get("embedding", {}).get("text") for e in span.indexed("embedding.embeddings")]
         inputs = request.get("input")
         call.embedding_inputs = [t for t in texts if isinstance(t, str)] or (
-            [inputs] if isinstance(inputs, str) else [str(i) for i in inputs] if isinstance(inputs, list) else []
+            [inputs]
+            if isinstance(inputs, str)
+            else [str(i) for i in inputs]
+            if isinstance(inputs, list)
+            else []
         )
 
-    for key in ("temperature", "top_p", "top_k", "max_tokens", "frequency_penalty", "presence_penalty", "seed", "n"):
+    for key in (
+        "temperature",
+        "top_p",
+        "top_k",
+        "max_tokens",
+        "frequency_penalty",
+        "presence_penalty",
+        "seed",
+        "n",
+    ):
         if isinstance(params.get(key), (int, float)) and not isinstance(params.get(key), bool):
             call.params[key] = params[key]
     for key in ("stop", "stop_sequences"):
@@ -100,17 +124,17 @@ def read(span: SpanView) -> LlmCall:
     call.stream = stream if isinstance(stream, bool) else None
 
     call.usage = Usage(
-        input_tokens=span.int("llm.token_count.prompt"),
-        output_tokens=span.int("llm.token_count.completion"),
-        total_tokens=span.int("llm.token_count.total"),
-        cache_read_tokens=span.int("llm.token_count.prompt_details.cache_read"),
-        cache_write_tokens=span.int("llm.token_count.prompt_details.cache_write"),
-        reasoning_tokens=span.int("llm.token_count.completion_details.reasoning"),
+        input_tokens=span.get_int("llm.token_count.prompt"),
+        output_tokens=span.get_int("llm.token_count.completion"),
+        total_tokens=span.get_int("llm.token_count.total"),
+        cache_read_tokens=span.get_int("llm.token_count.prompt_details.cache_read"),
+        cache_write_tokens=span.get_int("llm.token_count.prompt_details.cache_write"),
+        reasoning_tokens=span.get_int("llm.token_count.completion_details.reasoning"),
     )
     call.ttft_ms = common.ttft_ms(span) if call.stream else None
     call.http_status = common.http_status(span)
     call.error = common.read_error(span, call.http_status)
-    call.url = span.str("url.full")
+    call.url = span.get_str("url.full")
     return call
 
 

@@ -15,7 +15,7 @@ CALL_SUFFIXES = (".doGenerate", ".doStream", ".doEmbed")
 
 
 def _operation_id(span: SpanView) -> str:
-    return span.str("ai.operationId") or span.name
+    return span.get_str("ai.operationId") or span.name
 
 
 def is_call(span: SpanView) -> bool:
@@ -24,23 +24,27 @@ def is_call(span: SpanView) -> bool:
 
 
 def is_vercel(span: SpanView) -> bool:
-    return _operation_id(span).startswith("ai.") and ("ai.operationId" in span.attrs or "ai.model.id" in span.attrs)
+    return _operation_id(span).startswith("ai.") and (
+        "ai.operationId" in span.attrs or "ai.model.id" in span.attrs
+    )
 
 
 def read(span: SpanView) -> LlmCall:
     op = _operation_id(span)
     call = LlmCall(dialect="vercel", operation="embeddings" if op.endswith(".doEmbed") else "chat")
-    provider = span.str("ai.model.provider", "gen_ai.system") or ""
+    provider = span.get_str("ai.model.provider", "gen_ai.system") or ""
     call.provider = provider.split(".")[0] or None
-    call.request_model = span.str("ai.model.id", "gen_ai.request.model")
-    call.response_model = span.str("ai.response.model", "gen_ai.response.model")
-    call.response_id = span.str("ai.response.id", "gen_ai.response.id")
-    call.messages = to_messages(span.json("ai.prompt.messages"))
+    call.request_model = span.get_str("ai.model.id", "gen_ai.request.model")
+    call.response_model = span.get_str("ai.response.model", "gen_ai.response.model")
+    call.response_id = span.get_str("ai.response.id", "gen_ai.response.id")
+    call.messages = to_messages(span.get_json("ai.prompt.messages"))
     if not call.messages:
-        prompt = span.json("ai.prompt")
+        prompt = span.get_json("ai.prompt")
         if isinstance(prompt, dict):
             call.messages = to_messages(prompt.get("messages")) or (
-                [{"role": "user", "parts": [text_part(prompt["prompt"])]}] if isinstance(prompt.get("prompt"), str) else []
+                [{"role": "user", "parts": [text_part(prompt["prompt"])]}]
+                if isinstance(prompt.get("prompt"), str)
+                else []
             )
             if isinstance(prompt.get("system"), str):
                 call.system = [text_part(prompt["system"])]
@@ -48,16 +52,22 @@ def read(span: SpanView) -> LlmCall:
     call.tools = [t for t in (normalize_tool(x) for x in tools) if t] if isinstance(tools, list) else []
 
     parts: list[dict[str, Any]] = []
-    text = span.str("ai.response.text")
+    text = span.get_str("ai.response.text")
     if text:
         parts.append(text_part(text))
-    calls = span.json("ai.response.toolCalls")
+    calls = span.get_json("ai.response.toolCalls")
     for c in calls if isinstance(calls, list) else []:
         if isinstance(c, dict):
             args = c.get("input", c.get("args"))
-            parts.append({"type": "tool_call", "id": c.get("toolCallId"), "name": c.get("toolName"),
-                          "arguments": parse_json(args) if isinstance(args, str) and parse_json(args) else args})
-    finish = span.str("ai.response.finishReason")
+            parts.append(
+                {
+                    "type": "tool_call",
+                    "id": c.get("toolCallId"),
+                    "name": c.get("toolName"),
+                    "arguments": parse_json(args) if isinstance(args, str) and parse_json(args) else args,
+                }
+            )
+    finish = span.get_str("ai.response.finishReason")
     if parts:
         call.output = [{"role": "assistant", "parts": parts, **({"finish_reason": finish} if finish else {})}]
     if finish:
@@ -77,10 +87,10 @@ def read(span: SpanView) -> LlmCall:
         "seed": "ai.settings.seed",
     }
     for name, key in settings.items():
-        value = span.float(key)
+        value = span.get_float(key)
         if value is not None:
             call.params[name] = int(value) if name in ("top_k", "seed") else value
-    max_tokens = span.int("ai.settings.maxOutputTokens", "ai.settings.maxTokens")
+    max_tokens = span.get_int("ai.settings.maxOutputTokens", "ai.settings.maxTokens")
     if max_tokens is not None:
         call.params["max_tokens"] = max_tokens
     stop = span.attrs.get("ai.settings.stopSequences")
@@ -89,12 +99,15 @@ def read(span: SpanView) -> LlmCall:
 
     call.stream = op.endswith(".doStream")
     call.usage = Usage(
-        input_tokens=span.int("ai.usage.inputTokens", "ai.usage.promptTokens", "ai.usage.tokens",
-                              "gen_ai.usage.input_tokens"),
-        output_tokens=span.int("ai.usage.outputTokens", "ai.usage.completionTokens", "gen_ai.usage.output_tokens"),
-        total_tokens=span.int("ai.usage.totalTokens"),
-        cache_read_tokens=span.int("ai.usage.cachedInputTokens"),
-        reasoning_tokens=span.int("ai.usage.reasoningTokens"),
+        input_tokens=span.get_int(
+            "ai.usage.inputTokens", "ai.usage.promptTokens", "ai.usage.tokens", "gen_ai.usage.input_tokens"
+        ),
+        output_tokens=span.get_int(
+            "ai.usage.outputTokens", "ai.usage.completionTokens", "gen_ai.usage.output_tokens"
+        ),
+        total_tokens=span.get_int("ai.usage.totalTokens"),
+        cache_read_tokens=span.get_int("ai.usage.cachedInputTokens"),
+        reasoning_tokens=span.get_int("ai.usage.reasoningTokens"),
     )
     call.ttft_ms = common.ttft_ms(span) if call.stream else None
     call.http_status = common.http_status(span)

@@ -45,7 +45,7 @@ def read_call(span: SpanView) -> LlmCall | None:
     """The LLM call a span describes, or None for spans that are not calls (workflow, agent, ...)."""
     if dialect_vercel.is_vercel(span):
         call = dialect_vercel.read(span) if dialect_vercel.is_call(span) else None
-    elif span.str("openinference.span.kind"):
+    elif span.get_str("openinference.span.kind"):
         call = dialect_openinference.read(span) if dialect_openinference.is_call(span) else None
     elif dialect_genai.is_call(span):
         call = dialect_genai.read(span)
@@ -117,7 +117,9 @@ def map_spans(spans: Iterable[SpanView], options: MapOptions | None = None) -> M
                 span = dataclasses.replace(span, attrs=options.drop_attributes(span.attrs))
             call = read_call(span)
         except Exception as exc:  # one bad span never loses the batch
-            result.failures.append(MapFailure(span.trace_id, span.span_id, span.name, f"{type(exc).__name__}: {exc}"))
+            result.failures.append(
+                MapFailure(span.trace_id, span.span_id, span.name, f"{type(exc).__name__}: {exc}")
+            )
             continue
         if call is not None:
             calls.append((span, call))
@@ -127,7 +129,9 @@ def map_spans(spans: Iterable[SpanView], options: MapOptions | None = None) -> M
         try:
             result.records.append(build(span, call, options))
         except Exception as exc:
-            result.failures.append(MapFailure(span.trace_id, span.span_id, span.name, f"{type(exc).__name__}: {exc}"))
+            result.failures.append(
+                MapFailure(span.trace_id, span.span_id, span.name, f"{type(exc).__name__}: {exc}")
+            )
     return result
 
 

@@ -24,7 +24,10 @@ class Usage:
     reasoning_tokens: int | None = None
 
     def known(self) -> bool:
-        return self.input_tokens is not None or self.output_tokens is not None or self.total_tokens is not None
+        """Whether any token count was recorded. All-zero counts are not a measurement (no call reads
+        zero input tokens): instrumentations write them when the API's usage never reached them."""
+        counts = [c for c in (self.input_tokens, self.output_tokens, self.total_tokens) if c is not None]
+        return any(c != 0 for c in counts)
 
 
 @dataclass

@@ -11,6 +11,7 @@ import json
 from typing import Any
 
 from .model import Message, Part
+from .span import obj
 
 
 def text_part(text: str) -> Part:
@@ -41,24 +42,38 @@ def to_part(item: Any) -> Part | None:
     if kind == "image" and isinstance(item.get("source"), dict):  # Anthropic
         source = item["source"]
         if source.get("type") == "base64":
-            return {"type": "blob", "modality": "image", "mime_type": source.get("media_type"),
-                    "content": source.get("data")}
+            return {
+                "type": "blob",
+                "modality": "image",
+                "mime_type": source.get("media_type"),
+                "content": source.get("data"),
+            }
         if isinstance(source.get("url"), str):
             return {"type": "uri", "modality": "image", "uri": source["url"]}
     if kind == "image" and isinstance(item.get("image"), str):  # Vercel AI SDK
         image = item["image"]
         if image.startswith(("http://", "https://", "data:")):
             return _data_url(image)
-        return {"type": "blob", "modality": "image", "mime_type": item.get("mimeType") or item.get("mediaType"),
-                "content": image}
+        return {
+            "type": "blob",
+            "modality": "image",
+            "mime_type": item.get("mimeType") or item.get("mediaType"),
+            "content": image,
+        }
     if kind in ("tool_use", "tool-call"):  # Anthropic, Vercel
-        return {"type": "tool_call", "id": item.get("id", item.get("toolCallId")),
-                "name": item.get("name", item.get("toolName")),
-                "arguments": item.get("input", item.get("args"))}
+        return {
+            "type": "tool_call",
+            "id": item.get("id", item.get("toolCallId")),
+            "name": item.get("name", item.get("toolName")),
+            "arguments": item.get("input", item.get("args")),
+        }
     if kind in ("tool_result", "tool-result"):
         response = item.get("content", item.get("output", item.get("result")))
-        return {"type": "tool_call_response", "id": item.get("tool_use_id", item.get("toolCallId")),
-                "response": response}
+        return {
+            "type": "tool_call_response",
+            "id": item.get("tool_use_id", item.get("toolCallId")),
+            "response": response,
+        }
     if kind in ("thinking", "reasoning"):
         return {"type": "reasoning", "content": item.get("thinking", item.get("content", item.get("text")))}
     if kind == "tool_call_response" and "response" not in item and "result" in item:
@@ -102,9 +117,15 @@ def to_message(item: Any) -> Message | None:
         parts = to_parts(item.get("content"))
         for call in item.get("tool_calls") or []:  # OpenAI
             if isinstance(call, dict):
-                fn = call.get("function") if isinstance(call.get("function"), dict) else call
-                parts.append({"type": "tool_call", "id": call.get("id"), "name": fn.get("name"),
-                              "arguments": fn.get("arguments")})
+                fn = obj(call.get("function")) or call
+                parts.append(
+                    {
+                        "type": "tool_call",
+                        "id": call.get("id"),
+                        "name": fn.get("name"),
+                        "arguments": fn.get("arguments"),
+                    }
+                )
         if role == "tool" and item.get("tool_call_id"):
             text = "".join(p.get("content", "") for p in parts if p.get("type") == "text")
             parts = [{"type": "tool_call_response", "id": item["tool_call_id"], "response": text}]
@@ -122,7 +143,9 @@ def to_messages(value: Any) -> list[Message]:
 
 
 def text_of(parts: list[Part]) -> str:
-    return "".join(p.get("content", "") for p in parts if p.get("type") == "text" and isinstance(p.get("content"), str))
+    return "".join(
+        p.get("content", "") for p in parts if p.get("type") == "text" and isinstance(p.get("content"), str)
+    )
 
 
 def arguments_object(arguments: Any) -> Any:
@@ -151,7 +174,7 @@ def normalize_tool(tool: Any) -> dict[str, Any] | None:
             return None
     if not isinstance(tool, dict):
         return None
-    fn = tool.get("function") if isinstance(tool.get("function"), dict) else tool
+    fn = obj(tool.get("function")) or tool
     name = fn.get("name")
     if not isinstance(name, str) or not name:
         return None

@@ -18,7 +18,6 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 
-
 def any_value(value: AnyValue, depth: int = 0) -> Any:
     """Convert an OTLP AnyValue into plain Python (str, int, float, bool, bytes, list, dict, None)."""
     kind = value.WhichOneof("value")
@@ -66,7 +65,7 @@ class SpanView:
 
     # --- tolerant readers ---------------------------------------------------------------------
 
-    def str(self, *keys: str) -> str | None:
+    def get_str(self, *keys: str) -> str | None:
         """The first key holding a non-empty scalar, as a string."""
         for key in keys:
             value = self.attrs.get(key)
@@ -76,28 +75,28 @@ class SpanView:
                 return str(value)
         return None
 
-    def int(self, *keys: str) -> int | None:
+    def get_int(self, *keys: str) -> int | None:
         for key in keys:
             value = to_int(self.attrs.get(key))
             if value is not None:
                 return value
         return None
 
-    def float(self, *keys: str) -> float | None:
+    def get_float(self, *keys: str) -> float | None:
         for key in keys:
             value = to_float(self.attrs.get(key))
             if value is not None:
                 return value
         return None
 
-    def bool(self, *keys: str) -> bool | None:
+    def get_bool(self, *keys: str) -> bool | None:
         for key in keys:
             value = to_bool(self.attrs.get(key))
             if value is not None:
                 return value
         return None
 
-    def json(self, *keys: str) -> Any:
+    def get_json(self, *keys: str) -> Any:
         """The first key holding JSON (a JSON string or already structured); None when unparseable."""
         for key in keys:
             value = parse_json(self.attrs.get(key))
@@ -110,7 +109,11 @@ class SpanView:
         return indexed(self.attrs, prefix)
 
     def with_prefix(self, prefix: str) -> dict[str, Any]:
-        return {k[len(prefix) :]: v for k, v in self.attrs.items() if k.startswith(prefix) and len(k) > len(prefix)}
+        return {
+            k[len(prefix) :]: v
+            for k, v in self.attrs.items()
+            if k.startswith(prefix) and len(k) > len(prefix)
+        }
 
 
 def to_int(value: Any) -> int | None:
@@ -165,7 +168,9 @@ def parse_json(value: Any) -> Any:
 
 
 def indexed(attrs: dict[str, Any], prefix: str) -> list[dict[str, Any]]:
-    """`{"p.0.role": "user", "p.0.tool_calls.1.name": "f"}` -> `[{"role": "user", "tool_calls": {"1": {...}}}]`.
+    """Collect indexed attributes into nested dicts, ordered by their first index.
+
+    `{"p.0.role": "user", "p.0.tool_calls.1.name": "f"}` -> `[{"role": "user", "tool_calls": {"1": {...}}}]`.
 
     Nested indices stay dicts keyed by their index string; `items()` turns them into ordered lists.
     """
@@ -215,3 +220,8 @@ def iter_spans(request: ExportTraceServiceRequest) -> Iterator[SpanView]:
                     resource=resource,
                     raw=span,
                 )
+
+
+def obj(value: Any) -> dict[str, Any]:
+    """`value` when it is a JSON object, else an empty one: for reading nested optional structure."""
+    return value if isinstance(value, dict) else {}

@@ -17,13 +17,14 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import contextlib
+
+from fakeprovider import FakeProvider
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
-from fakeprovider import FakeProvider
-
-WEATHER_TOOL_OPENAI = {
+WEATHER_TOOL_OPENAI: Any = {
     "type": "function",
     "function": {
         "name": "get_weather",
@@ -31,12 +32,12 @@ WEATHER_TOOL_OPENAI = {
         "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
     },
 }
-WEATHER_TOOL_ANTHROPIC = {
+WEATHER_TOOL_ANTHROPIC: Any = {
     "name": "get_weather",
     "description": "Current weather for a city",
     "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
 }
-MESSAGES = [
+MESSAGES: Any = [
     {"role": "system", "content": "You are terse."},
     {"role": "user", "content": "What is the capital of France?"},
 ]
@@ -67,10 +68,8 @@ def openai_scenarios(base_url: str) -> dict[str, Callable[[], Any]]:
             pass
 
     def error() -> None:
-        try:
+        with contextlib.suppress(openai.RateLimitError):
             client.chat.completions.create(model="gpt-4o-mini-error-429", messages=MESSAGES)
-        except openai.RateLimitError:
-            pass
 
     return {
         "openai.chat": lambda: client.chat.completions.create(
@@ -102,6 +101,9 @@ def openai_scenarios(base_url: str) -> dict[str, Callable[[], Any]]:
         "openai.embeddings": lambda: client.embeddings.create(
             model="text-embedding-3-small", input=["hello", "world"]
         ),
+        "openai.responses": lambda: client.responses.create(
+            model="gpt-4o-mini", instructions="You are terse.", input="What is the capital of France?"
+        ),
     }
 
 
@@ -109,7 +111,7 @@ def anthropic_scenarios(base_url: str) -> dict[str, Callable[[], Any]]:
     import anthropic
 
     client = anthropic.Anthropic(base_url=base_url, api_key="sk-ant-fake", max_retries=0)
-    user = [{"role": "user", "content": "What is the capital of France?"}]
+    user: Any = [{"role": "user", "content": "What is the capital of France?"}]
 
     def stream() -> None:
         with client.messages.stream(
@@ -119,14 +121,16 @@ def anthropic_scenarios(base_url: str) -> dict[str, Callable[[], Any]]:
                 pass
 
     def error() -> None:
-        try:
+        with contextlib.suppress(anthropic.RateLimitError):
             client.messages.create(model="claude-error-429", max_tokens=10, messages=user)
-        except anthropic.RateLimitError:
-            pass
 
     return {
         "anthropic.chat": lambda: client.messages.create(
-            model="claude-sonnet-4-5", max_tokens=100, system="You are terse.", messages=user, stop_sequences=["END"]
+            model="claude-sonnet-4-5",
+            max_tokens=100,
+            system="You are terse.",
+            messages=user,
+            stop_sequences=["END"],
         ),
         "anthropic.stream": stream,
         "anthropic.tool_call": lambda: client.messages.create(
@@ -154,7 +158,12 @@ def setup(kind: str, collect: Collect) -> Callable[[str, Callable[[], Any]], Non
 
         def run(name: str, fn: Callable[[], Any]) -> None:
             Traceloop.set_association_properties(
-                {"user_id": "user-7", "session_id": "sess-99", "tenant": "acme", "Helicone-Property-Env": "prod"}
+                {
+                    "user_id": "user-7",
+                    "session_id": "sess-99",
+                    "tenant": "acme",
+                    "Helicone-Property-Env": "prod",
+                }
             )
             workflow(name=name)(fn)()
 

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools" / "kafka"))
 
@@ -43,3 +49,65 @@ def topic(kafka: LocalKafka) -> str:
     name = f"t-{uuid.uuid4().hex[:12]}"
     asyncio.run(create_topic(kafka.bootstrap_servers, name))
     return name
+
+
+# --- real instrumentation captures ---------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[1]
+LEGACY_PYTHON = ROOT / ".venv-legacy" / "bin" / "python"
+
+
+@dataclass
+class Capture:
+    """Spans that real instrumentation emitted against the fake provider, and what the provider served."""
+
+    kind: str
+    request: ExportTraceServiceRequest
+    served: list[dict[str, Any]]
+
+    def scenario(self, name: str) -> dict[str, Any]:
+        entries = [s for s in self.served if s["scenario"] == name]
+        assert len(entries) == 1, f"{name}: served {len(entries)} times"
+        return entries[0]
+
+
+def run_capture(
+    kind: str, out: Path, python: Path | str = sys.executable, scenarios: tuple[str, ...] = ()
+) -> Capture:
+    instrumentation = "traceloop" if kind == "traceloop-legacy" else kind
+    proc = subprocess.run(
+        [str(python), str(ROOT / "tests" / "capture.py"), instrumentation, str(out), *scenarios],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "TRACELOOP_TELEMETRY": "false"},
+    )
+    assert proc.returncode == 0, f"capture {kind} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}"
+    request = ExportTraceServiceRequest()
+    request.ParseFromString((out / "spans.pb").read_bytes())
+    return Capture(kind, request, json.loads((out / "served.json").read_text()))
+
+
+# traceloop-sdk 0.40 predates the Responses API instrumentation and uses the indexed attributes.
+LEGACY_SCENARIOS = (
+    "openai.chat",
+    "openai.stream_usage",
+    "openai.stream_no_usage",
+    "openai.tool_call",
+    "openai.error",
+    "openai.embeddings",
+    "anthropic.chat",
+    "anthropic.stream",
+    "anthropic.tool_call",
+    "anthropic.error",
+)
+
+
+@pytest.fixture(scope="session", params=["traceloop", "openinference", "traceloop-legacy"])
+def capture(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Capture:
+    kind = request.param
+    out = tmp_path_factory.mktemp(kind)
+    if kind == "traceloop-legacy":
+        assert LEGACY_PYTHON.exists(), "the legacy instrumentation venv is missing: run `make test`"
+        return run_capture(kind, out, LEGACY_PYTHON, LEGACY_SCENARIOS)
+    return run_capture(kind, out)

@@ -69,10 +69,18 @@ class FakeProvider:
         if error:
             status = int(error.group(1))
             if path.endswith("/messages"):
-                payload = {"type": "error", "error": {"type": "rate_limit_error", "message": "Slow down"}}
+                payload: dict[str, Any] = {
+                    "type": "error",
+                    "error": {"type": "rate_limit_error", "message": "Slow down"},
+                }
             else:
                 payload = {
-                    "error": {"message": "Rate limit reached", "type": "requests", "param": None, "code": None}
+                    "error": {
+                        "message": "Rate limit reached",
+                        "type": "requests",
+                        "param": None,
+                        "code": None,
+                    }
                 }
             self._record(path, body, status, payload, stream=False)
             return _send_json(h, status, payload)
@@ -93,6 +101,35 @@ class FakeProvider:
             return _send_json(h, 200, payload)
         if path == "/v1/messages":
             return self._anthropic(h, path, body, n)
+        if path == "/v1/responses":
+            resp: dict[str, Any] = {
+                "id": f"resp_fake{n}",
+                "object": "response",
+                "created_at": int(time.time()),
+                "status": "completed",
+                "model": f"{model}-2024-07-18",
+                "output": [
+                    {
+                        "type": "message",
+                        "id": f"msg_out{n}",
+                        "status": "completed",
+                        "role": "assistant",
+                        "content": [{"type": "output_text", "text": OPENAI_TEXT, "annotations": []}],
+                    }
+                ],
+                "usage": {
+                    "input_tokens": 24,
+                    "input_tokens_details": {"cached_tokens": 16},
+                    "output_tokens": 8,
+                    "output_tokens_details": {"reasoning_tokens": 3},
+                    "total_tokens": 32,
+                },
+                "parallel_tool_calls": True,
+                "tool_choice": "auto",
+                "tools": [],
+            }
+            self._record(path, body, 200, resp, stream=False)
+            return _send_json(h, 200, resp)
         _send_json(h, 404, {"error": {"message": f"no route {path}"}})
 
     def _record(self, path: str, request: dict[str, Any], status: int, response: Any, stream: bool) -> None:
@@ -174,7 +211,9 @@ class FakeProvider:
                         {
                             "index": 0,
                             "delta": {
-                                "tool_calls": [{"index": 0, "function": {"arguments": call["function"]["arguments"]}}]
+                                "tool_calls": [
+                                    {"index": 0, "function": {"arguments": call["function"]["arguments"]}}
+                                ]
                             },
                         }
                     ],
@@ -224,26 +263,65 @@ class FakeProvider:
             return _send_json(h, 200, full)
         start_usage = {**usage, "output_tokens": 1}
         events: list[tuple[str | None, Any]] = [
-            ("message_start", {"type": "message_start", "message": {**full, "content": [], "stop_reason": None,
-                                                                    "usage": start_usage}}),
+            (
+                "message_start",
+                {
+                    "type": "message_start",
+                    "message": {**full, "content": [], "stop_reason": None, "usage": start_usage},
+                },
+            ),
         ]
         for i, block in enumerate(content):
             if block["type"] == "text":
-                events.append(("content_block_start", {"type": "content_block_start", "index": i,
-                                                       "content_block": {"type": "text", "text": ""}}))
+                events.append(
+                    (
+                        "content_block_start",
+                        {
+                            "type": "content_block_start",
+                            "index": i,
+                            "content_block": {"type": "text", "text": ""},
+                        },
+                    )
+                )
                 for piece in re.findall(r"\S+\s*", block["text"]):
-                    events.append(("content_block_delta", {"type": "content_block_delta", "index": i,
-                                                           "delta": {"type": "text_delta", "text": piece}}))
+                    events.append(
+                        (
+                            "content_block_delta",
+                            {
+                                "type": "content_block_delta",
+                                "index": i,
+                                "delta": {"type": "text_delta", "text": piece},
+                            },
+                        )
+                    )
             else:
-                events.append(("content_block_start", {"type": "content_block_start", "index": i,
-                                                       "content_block": {**block, "input": {}}}))
-                events.append(("content_block_delta", {"type": "content_block_delta", "index": i,
-                                                       "delta": {"type": "input_json_delta",
-                                                                 "partial_json": json.dumps(block["input"])}}))
+                events.append(
+                    (
+                        "content_block_start",
+                        {"type": "content_block_start", "index": i, "content_block": {**block, "input": {}}},
+                    )
+                )
+                events.append(
+                    (
+                        "content_block_delta",
+                        {
+                            "type": "content_block_delta",
+                            "index": i,
+                            "delta": {"type": "input_json_delta", "partial_json": json.dumps(block["input"])},
+                        },
+                    )
+                )
             events.append(("content_block_stop", {"type": "content_block_stop", "index": i}))
-        events.append(("message_delta", {"type": "message_delta", "delta": {"stop_reason": stop,
-                                                                             "stop_sequence": None},
-                                         "usage": {"output_tokens": usage["output_tokens"]}}))
+        events.append(
+            (
+                "message_delta",
+                {
+                    "type": "message_delta",
+                    "delta": {"stop_reason": stop, "stop_sequence": None},
+                    "usage": {"output_tokens": usage["output_tokens"]},
+                },
+            )
+        )
         events.append(("message_stop", {"type": "message_stop"}))
         _send_sse(h, events)
 
