@@ -1,0 +1,535 @@
+"""Dialects and cases no real instrumentation in this suite emits: hand-written OTLP.
+
+The Vercel AI SDK is JavaScript, the span-event dialect comes from older Python instrumentations,
+and broken values are what we must survive rather than what anyone emits on purpose.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from helicone_otel.semconv import MapOptions, map_request
+from helicone_otel.semconv import mapper as mapper_module
+from otlp_builder import T0, request, span
+
+GENAI_CHAT = {
+    "gen_ai.operation.name": "chat",
+    "gen_ai.provider.name": "openai",
+    "gen_ai.request.model": "gpt-4o-mini",
+    "gen_ai.input.messages": json.dumps([{"role": "user", "parts": [{"type": "text", "content": "hi"}]}]),
+    "gen_ai.output.messages": json.dumps(
+        [{"role": "assistant", "parts": [{"type": "text", "content": "hello"}], "finish_reason": "stop"}]
+    ),
+    "gen_ai.usage.input_tokens": 5,
+    "gen_ai.usage.output_tokens": 2,
+}
+
+
+def only_record(req: Any, options: MapOptions | None = None) -> dict[str, Any]:
+    result = map_request(req, options)
+    assert result.failures == []
+    assert len(result.records) == 1, [r.value for r in result.records]
+    return result.records[0].value
+
+
+# --- Vercel AI SDK -------------------------------------------------------------------------------
+
+
+def test_vercel_do_generate_is_a_call_and_its_parent_is_not() -> None:
+    trace = "0af7651916cd43dd8448eb211c80319c"
+    parent = span(
+        "ai.generateText",
+        {"ai.operationId": "ai.generateText", "ai.model.id": "gpt-4o", "ai.usage.promptTokens": 99},
+        trace_id=trace,
+        span_id="b7ad6b7169203331",
+    )
+    child = span(
+        "ai.generateText.doGenerate",
+        {
+            "ai.operationId": "ai.generateText.doGenerate",
+            "ai.model.provider": "openai.chat",
+            "ai.model.id": "gpt-4o",
+            "ai.prompt.messages": json.dumps(
+                [
+                    {"role": "system", "content": "Be brief."},
+                    {"role": "user", "content": [{"type": "text", "text": "Weather?"}]},
+                ]
+            ),
+            "ai.prompt.tools": [
+                json.dumps({"type": "function", "name": "weather", "inputSchema": {"type": "object"}})
+            ],
+            "ai.response.toolCalls": json.dumps(
+                [{"toolCallType": "function", "toolCallId": "c1", "toolName": "weather", "input": '{"q": 1}'}]
+            ),
+            "ai.response.finishReason": "tool-calls",
+            "ai.response.id": "resp-1",
+            "ai.response.model": "gpt-4o-2024-08-06",
+            "ai.settings.temperature": 0.3,
+            "ai.settings.maxOutputTokens": 256,
+            "ai.usage.inputTokens": 40,
+            "ai.usage.outputTokens": 7,
+            "ai.usage.cachedInputTokens": 32,
+            "ai.telemetry.metadata.userId": "u-1",
+            "ai.telemetry.metadata.feature": "search",
+        },
+        trace_id=trace,
+        parent="b7ad6b7169203331",
+    )
+    record = only_record(request(parent, child))
+    req, resp = record["providerRequest"]["json"], record["providerResponse"]["json"]
+    assert record["provider"] == "OPENAI"
+    assert req["messages"] == [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "Weather?"},
+    ]
+    assert req["tools"] == [
+        {"type": "function", "function": {"name": "weather", "parameters": {"type": "object"}}}
+    ]
+    assert (req["temperature"], req["max_tokens"], req["stream"]) == (0.3, 256, False)
+    call = resp["choices"][0]["message"]["tool_calls"][0]
+    assert call == {"id": "c1", "type": "function", "function": {"name": "weather", "arguments": '{"q": 1}'}}
+    assert resp["choices"][0]["finish_reason"] == "tool_calls"
+    assert resp["usage"] == {
+        "prompt_tokens": 40,
+        "completion_tokens": 7,
+        "total_tokens": 47,
+        "prompt_tokens_details": {"cached_tokens": 32},
+    }
+    meta = record["providerRequest"]["meta"]
+    assert meta["Helicone-User-Id"] == "u-1"
+    assert meta["Helicone-Property-feature"] == "search"
+
+
+def test_vercel_stream_takes_ttft_from_ms_to_first_chunk() -> None:
+    s = span(
+        "ai.streamText.doStream",
+        {
+            "ai.operationId": "ai.streamText.doStream",
+            "ai.model.provider": "anthropic.messages",
+            "ai.model.id": "claude-haiku-4-5",
+            "ai.prompt.messages": json.dumps([{"role": "user", "content": "hi"}]),
+            "ai.response.text": "hello",
+            "ai.response.finishReason": "stop",
+            "ai.response.msToFirstChunk": 123.4,
+            "ai.usage.promptTokens": 12,
+            "ai.usage.completionTokens": 3,
+        },
+    )
+    record = only_record(request(s))
+    assert record["provider"] == "ANTHROPIC"
+    assert record["providerRequest"]["json"]["stream"] is True
+    assert record["providerResponse"]["json"]["content"] == [{"type": "text", "text": "hello"}]
+    assert record["providerResponse"]["json"]["stop_reason"] == "end_turn"
+    assert record["timing"]["timeToFirstToken"] == 123
+
+
+# --- span events, agents, legacy indexed forms --------------------------------------------------
+
+
+def test_content_in_span_events() -> None:
+    s = span(
+        "chat gpt-4o",
+        {"gen_ai.operation.name": "chat", "gen_ai.system": "openai", "gen_ai.request.model": "gpt-4o"},
+        events=[
+            ("gen_ai.system.message", 1, {"content": "Be kind."}),
+            ("gen_ai.user.message", 2, {"content": "hi"}),
+            (
+                "gen_ai.choice",
+                400,
+                {
+                    "index": 0,
+                    "finish_reason": "stop",
+                    "message": json.dumps({"role": "assistant", "content": "hey"}),
+                },
+            ),
+        ],
+    )
+    record = only_record(request(s))
+    assert record["providerRequest"]["json"]["messages"] == [
+        {"role": "system", "content": "Be kind."},
+        {"role": "user", "content": "hi"},
+    ]
+    choice = record["providerResponse"]["json"]["choices"][0]
+    assert choice == {"index": 0, "message": {"role": "assistant", "content": "hey"}, "finish_reason": "stop"}
+
+
+def test_agent_tool_and_workflow_spans_are_not_calls() -> None:
+    spans = [
+        span(
+            "invoke_agent planner",
+            {"gen_ai.operation.name": "invoke_agent", "gen_ai.usage.input_tokens": 900},
+        ),
+        span("execute_tool search", {"gen_ai.operation.name": "execute_tool"}),
+        span("wf", {"traceloop.span.kind": "workflow", "traceloop.entity.input": '{"trunc'}),
+        span("chain", {"openinference.span.kind": "CHAIN", "input.value": "x"}),
+        span("GET /", {"http.request.method": "GET"}),
+    ]
+    result = map_request(request(*spans))
+    assert (result.spans, result.calls, len(result.records), result.failures) == (5, 0, 0, [])
+
+
+def test_legacy_indexed_tool_calls_and_functions() -> None:
+    s = span(
+        "openai.chat",
+        {
+            "llm.request.type": "chat",
+            "gen_ai.system": "OpenAI",
+            "gen_ai.request.model": "gpt-4",
+            "gen_ai.prompt.0.role": "user",
+            "gen_ai.prompt.0.content": "weather?",
+            "llm.request.functions.0.name": "weather",
+            "llm.request.functions.0.parameters": '{"type": "object"}',
+            "gen_ai.completion.0.role": "assistant",
+            "gen_ai.completion.0.finish_reason": "tool_calls",
+            "gen_ai.completion.0.tool_calls.0.id": "call_9",
+            "gen_ai.completion.0.tool_calls.0.name": "weather",
+            "gen_ai.completion.0.tool_calls.0.arguments": '{"city": "Oslo"}',
+            "gen_ai.usage.prompt_tokens": "11",
+            "gen_ai.usage.completion_tokens": "4",
+            "llm.usage.total_tokens": "15",
+        },
+    )
+    record = only_record(request(s))
+    assert record["providerRequest"]["json"]["tools"] == [
+        {"type": "function", "function": {"name": "weather", "parameters": {"type": "object"}}}
+    ]
+    message = record["providerResponse"]["json"]["choices"][0]["message"]
+    assert message["tool_calls"] == [
+        {"id": "call_9", "type": "function", "function": {"name": "weather", "arguments": '{"city": "Oslo"}'}}
+    ]
+    assert record["providerResponse"]["json"]["usage"] == {
+        "prompt_tokens": 11,
+        "completion_tokens": 4,
+        "total_tokens": 15,
+    }
+
+
+def test_ttft_from_the_first_chunk_event() -> None:
+    s = span(
+        "openai.chat",
+        {**GENAI_CHAT, "gen_ai.is_streaming": True},
+        start_ms=0,
+        events=[("gen_ai.content.completion.chunk", 87, {}), ("gen_ai.content.completion.chunk", 90, {})],
+    )
+    assert only_record(request(s))["timing"]["timeToFirstToken"] == 87
+
+
+# --- bodies: multimodal, Anthropic cache arithmetic ------------------------------------------------
+
+
+IMAGE_INPUT = json.dumps(
+    [
+        {
+            "role": "user",
+            "parts": [
+                {"type": "text", "content": "What is this?"},
+                {"type": "uri", "modality": "image", "uri": "https://example.com/cat.png"},
+                {"type": "blob", "modality": "image", "mime_type": "image/png", "content": "iVBORw0KGgo="},
+            ],
+        }
+    ]
+)
+
+
+def test_images_in_openai_shape() -> None:
+    record = only_record(request(span("chat", {**GENAI_CHAT, "gen_ai.input.messages": IMAGE_INPUT})))
+    assert record["providerRequest"]["json"]["messages"][0]["content"] == [
+        {"type": "text", "text": "What is this?"},
+        {"type": "image_url", "image_url": {"url": "https://example.com/cat.png"}},
+        {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}},
+    ]
+
+
+def test_images_cache_tokens_and_reasoning_in_anthropic_shape() -> None:
+    attrs = {
+        **GENAI_CHAT,
+        "gen_ai.provider.name": "anthropic",
+        "gen_ai.request.model": "claude-opus-4-1",
+        "gen_ai.input.messages": IMAGE_INPUT,
+        "gen_ai.output.messages": json.dumps(
+            [
+                {
+                    "role": "assistant",
+                    "parts": [{"type": "reasoning", "content": "hmm"}, {"type": "text", "content": "A cat."}],
+                    "finish_reason": "length",
+                }
+            ]
+        ),
+        "gen_ai.usage.input_tokens": 100,  # OTel: includes the 30 cache reads and 20 cache writes
+        "gen_ai.usage.cache_read.input_tokens": 30,
+        "gen_ai.usage.cache_creation.input_tokens": 20,
+        "gen_ai.usage.output_tokens": 9,
+    }
+    record = only_record(request(span("chat", attrs)))
+    assert record["providerRequest"]["json"]["messages"][0]["content"] == [
+        {"type": "text", "text": "What is this?"},
+        {"type": "image", "source": {"type": "url", "url": "https://example.com/cat.png"}},
+        {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="}},
+    ]
+    response = record["providerResponse"]["json"]
+    assert response["content"] == [
+        {"type": "thinking", "thinking": "hmm"},
+        {"type": "text", "text": "A cat."},
+    ]
+    assert response["stop_reason"] == "max_tokens"
+    assert response["usage"] == {
+        "input_tokens": 50,
+        "output_tokens": 9,
+        "cache_read_input_tokens": 30,
+        "cache_creation_input_tokens": 20,
+    }
+
+
+# --- providers ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("provider", "model", "extra", "want_provider", "want_wire", "want_url"),
+    [
+        (
+            "az.ai.openai",
+            "gpt-4o",
+            {"url.full": "https://acme.openai.azure.com/openai/deployments/x/chat/completions"},
+            "AZURE",
+            "openai",
+            "https://acme.openai.azure.com/openai/deployments/x/chat/completions",
+        ),
+        ("aws.bedrock", "anthropic.claude-3-5-sonnet", {}, "BEDROCK", "anthropic", None),
+        ("aws.bedrock", "amazon.nova-pro-v1:0", {}, "BEDROCK", "openai", None),
+        ("gcp.gemini", "gemini-2.5-flash", {}, "GOOGLE", "openai", None),
+        ("groq", "llama-3.3-70b", {}, "GROQ", "openai", "https://api.groq.com/openai/v1/chat/completions"),
+        (
+            "mistral_ai",
+            "mistral-large",
+            {},
+            "MISTRAL",
+            "openai",
+            "https://api.mistral.ai/v1/chat/completions",
+        ),
+        ("cohere", "command-r", {}, "COHERE", "openai", None),
+        ("Ollama", "llama3", {}, "CUSTOM", "openai", "http://localhost:11434/v1/chat/completions"),
+        (
+            "openai",
+            "meta-llama/llama-3",
+            {"gen_ai.openai.api_base": "https://openrouter.ai/api/v1"},
+            "OPENROUTER",
+            "openai",
+            "https://openrouter.ai/api/v1/chat/completions",
+        ),
+        ("someone-new", "m1", {}, "CUSTOM", "openai", "/chat/completions"),
+    ],
+)
+def test_provider_names_and_wire_formats(
+    provider: str, model: str, extra: dict[str, Any], want_provider: str, want_wire: str, want_url: str | None
+) -> None:
+    attrs = {**GENAI_CHAT, "gen_ai.provider.name": provider, "gen_ai.request.model": model, **extra}
+    record = only_record(request(span("chat", attrs)))
+    assert record["provider"] == want_provider
+    response = record["providerResponse"]["json"]
+    assert ("content" in response) == (want_wire == "anthropic")
+    assert ("choices" in response) == (want_wire == "openai")
+    if want_url is not None:
+        assert record["providerRequest"]["url"] == want_url
+
+
+# --- duplicates ----------------------------------------------------------------------------------
+
+
+def test_native_sdk_error_span_in_another_trace_merges_by_time_containment() -> None:
+    instrumented = span(
+        "anthropic.chat",
+        {
+            **GENAI_CHAT,
+            "gen_ai.provider.name": "anthropic",
+            "gen_ai.request.model": "claude-x",
+            "gen_ai.output.messages": "[]",
+            "error.type": "RateLimitError",
+        },
+        start_ms=0,
+        end_ms=300,
+        error="Error code: 429 - {'type': 'error', 'error': {'type': 'rate_limit_error'}}",
+    )
+    native = span(
+        "anthropic.messages.create",
+        {
+            "gen_ai.operation.name": "chat",
+            "gen_ai.provider.name": "anthropic",
+            "gen_ai.request.model": "claude-x",
+            "http.response.status_code": "429",
+            "error.type": "rate_limit_error",
+        },
+        start_ms=10,
+        end_ms=290,
+        error="",
+        scope="com.anthropic.sdk.python",
+    )
+    result = map_request(request(instrumented, native))
+    assert (len(result.records), result.duplicates) == (1, 1)
+    record = result.records[0]
+    assert record.span_id == instrumented[1].span_id.hex()  # built from the richer span
+    assert record.value["providerResponse"]["status"] == 429
+    assert record.value["providerResponse"]["json"]["error"]["type"] == "rate_limit_error"
+
+
+def test_two_calls_of_one_model_in_parallel_are_not_merged_without_a_response_id() -> None:
+    a = span("chat", {**GENAI_CHAT, "gen_ai.response.id": "a"}, start_ms=0, end_ms=100)
+    b = span("chat", {**GENAI_CHAT, "gen_ai.response.id": "b"}, start_ms=10, end_ms=90)
+    c = span("chat", GENAI_CHAT, start_ms=20, end_ms=80)
+    assert len(map_request(request(a, b, c)).records) == 3
+
+
+# --- broken input ----------------------------------------------------------------------------------
+
+
+def test_broken_values_map_with_what_is_usable() -> None:
+    attrs = {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.provider.name": "openai",
+        "gen_ai.request.model": ["not", "a", "string"],
+        "gen_ai.response.model": "gpt-4o-mini",
+        # truncated at the attribute length limit:
+        "gen_ai.input.messages": '[{"role": "user", "parts": [{"type": "text", "content": "cut he',
+        "gen_ai.prompt.0.role": "user",
+        "gen_ai.prompt.0.content": "fallback prompt",
+        "gen_ai.output.messages": json.dumps([{"role": "assistant", "parts": "not-a-list"}, 7, None]),
+        "gen_ai.usage.input_tokens": "12",
+        "gen_ai.usage.output_tokens": "lots",
+        "gen_ai.usage.total_tokens": True,
+        "gen_ai.request.temperature": "0.5",
+        "gen_ai.request.max_tokens": float("nan"),
+        "gen_ai.response.finish_reasons": {"weird": "kvlist"},
+        "gen_ai.tool.definitions": '[{"name": ""}, "junk", {"type": "function", "name": "ok"}]',
+        "traceloop.association.properties.user_id": b"\xff\xfe",
+    }
+    record = only_record(request(span("chat", attrs)))
+    req, resp = record["providerRequest"]["json"], record["providerResponse"]["json"]
+    assert req["model"] == "gpt-4o-mini"  # the request model was unusable: the response model stands in
+    assert req["messages"] == [{"role": "user", "content": "fallback prompt"}]
+    assert req["temperature"] == 0.5
+    assert "max_tokens" not in req
+    assert req["tools"] == [{"type": "function", "function": {"name": "ok"}}]
+    assert resp["usage"] == {"prompt_tokens": 12}
+    # A message whose parts are not a list keeps its role and no content; 7 and null are not messages.
+    assert resp["choices"] == [
+        {"index": 0, "message": {"role": "assistant", "content": None}, "finish_reason": None}
+    ]
+    assert "Helicone-User-Id" not in record["providerRequest"]["meta"]
+
+
+def test_a_span_that_fails_to_map_is_reported_and_the_batch_goes_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = mapper_module.dialect_genai.read
+
+    def flaky(s: Any) -> Any:
+        if s.name == "poison":
+            raise RuntimeError("boom")
+        return real(s)
+
+    monkeypatch.setattr(mapper_module.dialect_genai, "read", flaky)
+    good, bad = span("chat", GENAI_CHAT), span("poison", GENAI_CHAT)
+    result = map_request(request(good, bad))
+    assert len(result.records) == 1
+    assert [(f.span_name, f.span_id, f.error) for f in result.failures] == [
+        ("poison", bad[1].span_id.hex(), "RuntimeError: boom")
+    ]
+
+
+def test_end_before_start_is_clamped_so_start_is_never_after_end() -> None:
+    record = only_record(request(span("chat", GENAI_CHAT, start_ms=500, end_ms=100)))
+    assert record["timing"]["endTime"] == record["timing"]["startTime"]
+    assert record["timing"]["startTime"] == {
+        "seconds": (T0 // 1_000_000 + 500) // 1000,
+        "milliseconds": (T0 // 1_000_000 + 500) % 1000,
+    }
+
+
+# --- privacy and context options ---------------------------------------------------------------
+
+
+def test_omit_bodies_keeps_model_and_usage() -> None:
+    options = MapOptions(omit_request=True, omit_response=True)
+    record = only_record(request(span("chat", {**GENAI_CHAT, "gen_ai.request.temperature": 0.1})), options)
+    assert record["providerRequest"]["json"] == {"model": "gpt-4o-mini", "temperature": 0.1}
+    assert record["providerResponse"]["json"] == {
+        "object": "chat.completion",
+        "model": "gpt-4o-mini",
+        "usage": {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7},
+    }
+    meta = record["providerRequest"]["meta"]
+    assert (meta["Helicone-Omit-Request"], meta["Helicone-Omit-Response"]) == ("true", "true")
+
+
+def test_redaction_of_patterns_and_attributes() -> None:
+    attrs = {
+        **GENAI_CHAT,
+        "gen_ai.input.messages": json.dumps(
+            [{"role": "user", "parts": [{"type": "text", "content": "mail bob@example.com, card 4111 1111"}]}]
+        ),
+        "traceloop.association.properties.email": "bob@example.com",
+    }
+    options = MapOptions(
+        redact_patterns=(r"[\w.]+@[\w.]+", r"\d{4} \d{4}"), redact_attributes=("gen_ai.output.*",)
+    )
+    record = only_record(request(span("chat", attrs)), options)
+    assert record["providerRequest"]["json"]["messages"][0]["content"] == "mail [REDACTED], card [REDACTED]"
+    assert record["providerRequest"]["meta"]["Helicone-Property-email"] == "[REDACTED]"
+    assert record["providerResponse"]["json"]["choices"] == []  # output attributes were removed
+    assert "bob@" not in json.dumps(record)
+
+
+def test_invalid_redaction_pattern_is_a_clear_error() -> None:
+    with pytest.raises(ValueError, match="redact_patterns"):
+        MapOptions(redact_patterns=("(unclosed",))
+
+
+def test_resource_attributes_as_properties_and_helicone_style_keys() -> None:
+    attrs = {
+        **GENAI_CHAT,
+        "traceloop.association.properties.Helicone-User-Id": "explicit-user",
+        "traceloop.association.properties.user_id": "plain-user",
+        "traceloop.association.properties.Helicone-Session-Path": "/a/b",
+        "traceloop.association.properties.Helicone-Prompt-Id": "p-1",
+        "gen_ai.conversation.id": "conv-1",
+    }
+    options = MapOptions(resource_properties=("service.name", "deployment.environment"))
+    req = request(
+        span("chat", attrs), resource={"service.name": "checkout", "deployment.environment": "prod"}
+    )
+    meta = only_record(req, options)["providerRequest"]["meta"]
+    assert meta["Helicone-User-Id"] == "explicit-user"  # Helicone-style keys win
+    assert meta["Helicone-Session-Path"] == "/a/b"
+    assert meta["Helicone-Prompt-Id"] == "p-1"
+    assert meta["Helicone-Session-Id"] == "conv-1"
+    assert meta["Helicone-Property-service.name"] == "checkout"
+    assert meta["Helicone-Property-deployment.environment"] == "prod"
+
+
+def test_openinference_falls_back_to_raw_input_and_output_values() -> None:
+    s = span(
+        "ChatCompletion",
+        {
+            "openinference.span.kind": "LLM",
+            "llm.provider": "openai",
+            "input.value": json.dumps(
+                {"model": "gpt-4o", "messages": [{"role": "user", "content": "yo"}], "stream": True}
+            ),
+            "input.mime_type": "application/json",
+            "output.value": json.dumps(
+                {
+                    "id": "chatcmpl-9",
+                    "model": "gpt-4o-1",
+                    "choices": [{"message": {"role": "assistant", "content": "sup"}}],
+                }
+            ),
+            "output.mime_type": "application/json",
+            "llm.token_count.prompt": 3,
+            "tag.tags": ["a", "b"],
+        },
+    )
+    record = only_record(request(s))
+    assert record["providerRequest"]["json"]["messages"] == [{"role": "user", "content": "yo"}]
+    assert record["providerRequest"]["json"]["stream"] is True
+    assert record["providerResponse"]["json"]["id"] == "chatcmpl-9"
+    assert record["providerResponse"]["json"]["choices"][0]["message"]["content"] == "sup"
+    assert record["providerRequest"]["meta"]["Helicone-Property-tags"] == "a,b"
