@@ -23,7 +23,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from .otlp_json import OtlpJsonError, parse_request
+from helicone_otel.otlp_json import OtlpJsonError, parse_request
+
 from .receiver import InvalidRequest, TraceHandler, Unavailable
 
 PROTOBUF = "application/x-protobuf"
@@ -35,9 +36,7 @@ class _TooLarge(Exception):
     pass
 
 
-def _reply(
-    content_type: str, message: object, status: int = 200, headers: dict[str, str] | None = None
-) -> Response:
+def _reply(content_type: str, message: object, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     if content_type == JSON:
         body = json.dumps(json_format.MessageToDict(message, use_integers_for_enums=True)).encode()  # type: ignore[arg-type]
     else:
@@ -45,9 +44,7 @@ def _reply(
     return Response(body, status_code=status, media_type=content_type, headers=headers)
 
 
-def _error(
-    content_type: str, status: int, code: int, message: str, headers: dict[str, str] | None = None
-) -> Response:
+def _error(content_type: str, status: int, code: int, message: str, headers: dict[str, str] | None = None) -> Response:
     return _reply(content_type, status_pb2.Status(code=code, message=message), status, headers)
 
 
@@ -77,9 +74,7 @@ def create_app(handler: TraceHandler, max_body_bytes: int = DEFAULT_MAX_BODY_BYT
         content_type = raw_type.split(";")[0].strip().lower()
         reply_type = JSON if content_type == JSON else PROTOBUF
         if content_type not in (PROTOBUF, JSON):
-            return _error(
-                PROTOBUF, 415, 3, f"unsupported Content-Type {raw_type!r}: use {PROTOBUF} or {JSON}"
-            )
+            return _error(PROTOBUF, 415, 3, f"unsupported Content-Type {raw_type!r}: use {PROTOBUF} or {JSON}")
         try:
             chunks: list[bytes] = []
             size = 0
@@ -97,9 +92,7 @@ def create_app(handler: TraceHandler, max_body_bytes: int = DEFAULT_MAX_BODY_BYT
                 message.ParseFromString(body)
             result = await handler.export(message)
         except _TooLarge:
-            return _error(
-                reply_type, 413, 8, f"request body exceeds {max_body_bytes} bytes after decompression"
-            )
+            return _error(reply_type, 413, 8, f"request body exceeds {max_body_bytes} bytes after decompression")
         except (InvalidRequest, OtlpJsonError) as exc:
             return _error(reply_type, 400, 3, str(exc))
         except DecodeError as exc:
@@ -120,9 +113,7 @@ class _Server(uvicorn.Server):
         yield
 
 
-async def start_http_server(
-    handler: TraceHandler, endpoint: str
-) -> tuple[uvicorn.Server, asyncio.Task[None]]:
+async def start_http_server(handler: TraceHandler, endpoint: str) -> tuple[uvicorn.Server, asyncio.Task[None]]:
     """Listen on `endpoint`; return once the socket is bound (or raise OSError)."""
     host, _, port = endpoint.rpartition(":")
     config = uvicorn.Config(

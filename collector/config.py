@@ -115,9 +115,7 @@ def parse_config(raw: Any) -> CollectorConfig:
         raise ConfigError("exporters.kafka.brokers: expected a non-empty list of host:port")
     encoding = str(kafka.get("encoding", KafkaExporterConfig.encoding))
     if encoding not in {"otlp_proto"}:
-        raise ConfigError(
-            f"exporters.kafka.encoding: unsupported encoding {encoding!r} (supported: otlp_proto)"
-        )
+        raise ConfigError(f"exporters.kafka.encoding: unsupported encoding {encoding!r} (supported: otlp_proto)")
     exporter = KafkaExporterConfig(
         tuple(str(b) for b in brokers), str(kafka.get("topic", "helicone-llm-logs")), encoding
     )

@@ -45,9 +45,7 @@ def _content(parts: list[Part]) -> str | list[dict[str, Any]] | None:
             out.append(
                 {
                     "type": "image_url",
-                    "image_url": {
-                        "url": f"data:{p.get('mime_type') or 'image/png'};base64,{p.get('content', '')}"
-                    },
+                    "image_url": {"url": f"data:{p.get('mime_type') or 'image/png'};base64,{p.get('content', '')}"},
                 }
             )
     return out
@@ -77,9 +75,7 @@ def chat_messages(call: LlmCall) -> list[dict[str, Any]]:
         parts = message["parts"]
         results = [p for p in parts if p.get("type") == "tool_call_response"]
         for r in results:
-            out.append(
-                {"role": "tool", "tool_call_id": r.get("id"), "content": _response_text(r.get("response"))}
-            )
+            out.append({"role": "tool", "tool_call_id": r.get("id"), "content": _response_text(r.get("response"))})
         if results and len(results) == len(parts):
             continue
         entry: dict[str, Any] = {"role": message["role"], "content": _content(parts)}
@@ -180,9 +176,7 @@ def _choice(call: LlmCall, message: Message, index: int) -> dict[str, Any]:
 
 
 def _responses_request(call: LlmCall, body: dict[str, Any]) -> dict[str, Any]:
-    system = call.system + [
-        p for m in call.messages if m["role"] in ("system", "developer") for p in m["parts"]
-    ]
+    system = call.system + [p for m in call.messages if m["role"] in ("system", "developer") for p in m["parts"]]
     if system:
         body["instructions"] = text_of(system)
     items: list[dict[str, Any]] = []
@@ -226,9 +220,7 @@ def _responses_response(call: LlmCall, body: dict[str, Any], model: str | None) 
     for message in call.output:
         text = text_of(message["parts"])
         if text:
-            output.append(
-                {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": text}]}
-            )
+            output.append({"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": text}]})
         for p in message["parts"]:
             if p.get("type") == "tool_call":
                 output.append(

@@ -128,9 +128,7 @@ def read_usage(span: SpanView) -> Usage:
         input_tokens=span.get_int("gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens"),
         output_tokens=span.get_int("gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens"),
         total_tokens=span.get_int("gen_ai.usage.total_tokens", "llm.usage.total_tokens"),
-        cache_read_tokens=span.get_int(
-            "gen_ai.usage.cache_read.input_tokens", "gen_ai.usage.cache_read_input_tokens"
-        ),
+        cache_read_tokens=span.get_int("gen_ai.usage.cache_read.input_tokens", "gen_ai.usage.cache_read_input_tokens"),
         cache_write_tokens=span.get_int(
             "gen_ai.usage.cache_creation.input_tokens",
             "gen_ai.usage.cache_write.input_tokens",
@@ -160,9 +158,7 @@ def read(span: SpanView) -> LlmCall:
         call.system = to_parts(span.attrs["gen_ai.system_instructions"])
     event_in, event_out = _event_messages(span)
     call.messages = (
-        to_messages(span.get_json("gen_ai.input.messages"))
-        or _indexed_messages(span, "gen_ai.prompt")
-        or event_in
+        to_messages(span.get_json("gen_ai.input.messages")) or _indexed_messages(span, "gen_ai.prompt") or event_in
     )
     call.output = (
         to_messages(span.get_json("gen_ai.output.messages"))
@@ -172,8 +168,7 @@ def read(span: SpanView) -> LlmCall:
     call.tools = _tools(span)
     if call.operation == "embeddings":
         call.embedding_inputs = [
-            "".join(p.get("content", "") for p in m["parts"] if p.get("type") == "text")
-            for m in call.messages
+            "".join(p.get("content", "") for p in m["parts"] if p.get("type") == "text") for m in call.messages
         ]
         call.messages = []
 

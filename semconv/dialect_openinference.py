@@ -40,9 +40,7 @@ def _messages(span: SpanView, prefix: str) -> list[Message]:
         for c in items(msg.get("tool_calls")):
             tc = obj(c.get("tool_call"))
             fn = obj(tc.get("function"))
-            calls.append(
-                {"id": tc.get("id"), "function": {"name": fn.get("name"), "arguments": fn.get("arguments")}}
-            )
+            calls.append({"id": tc.get("id"), "function": {"name": fn.get("name"), "arguments": fn.get("arguments")}})
         content = msg.get("content")
         if content is None and msg.get("contents"):
             content = _content_parts(msg["contents"])
@@ -69,6 +67,12 @@ def read(span: SpanView) -> LlmCall:
     params = span.get_json("llm.invocation_parameters")
     params = obj(params)
 
+    if call.operation == "chat" and (
+        response.get("object") == "response"
+        or "instructions" in request
+        or ("input" in request and "messages" not in request)
+    ):
+        call.operation = "responses"  # the OpenAI Responses API, told apart only by its raw bodies
     call.provider = span.get_str("llm.provider", "llm.system")
     call.request_model = (
         span.get_str("llm.request.model_name") or _str(params.get("model")) or _str(request.get("model"))
@@ -88,19 +92,13 @@ def read(span: SpanView) -> LlmCall:
         for message in call.output:
             message.setdefault("finish_reason", finish)
     tools = [parse_json(t.get("tool", {}).get("json_schema")) for t in span.indexed("llm.tools")]
-    call.tools = [
-        t for t in (normalize_tool(x) for x in tools or request.get("tools") or []) if t is not None
-    ]
+    call.tools = [t for t in (normalize_tool(x) for x in tools or request.get("tools") or []) if t is not None]
 
     if call.operation == "embeddings":
         texts = [e.get("embedding", {}).get("text") for e in span.indexed("embedding.embeddings")]
         inputs = request.get("input")
         call.embedding_inputs = [t for t in texts if isinstance(t, str)] or (
-            [inputs]
-            if isinstance(inputs, str)
-            else [str(i) for i in inputs]
-            if isinstance(inputs, list)
-            else []
+            [inputs] if isinstance(inputs, str) else [str(i) for i in inputs] if isinstance(inputs, list) else []
         )
 
     for key in (

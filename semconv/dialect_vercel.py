@@ -24,9 +24,7 @@ def is_call(span: SpanView) -> bool:
 
 
 def is_vercel(span: SpanView) -> bool:
-    return _operation_id(span).startswith("ai.") and (
-        "ai.operationId" in span.attrs or "ai.model.id" in span.attrs
-    )
+    return _operation_id(span).startswith("ai.") and ("ai.operationId" in span.attrs or "ai.model.id" in span.attrs)
 
 
 def read(span: SpanView) -> LlmCall:
@@ -102,9 +100,7 @@ def read(span: SpanView) -> LlmCall:
         input_tokens=span.get_int(
             "ai.usage.inputTokens", "ai.usage.promptTokens", "ai.usage.tokens", "gen_ai.usage.input_tokens"
         ),
-        output_tokens=span.get_int(
-            "ai.usage.outputTokens", "ai.usage.completionTokens", "gen_ai.usage.output_tokens"
-        ),
+        output_tokens=span.get_int("ai.usage.outputTokens", "ai.usage.completionTokens", "gen_ai.usage.output_tokens"),
         total_tokens=span.get_int("ai.usage.totalTokens"),
         cache_read_tokens=span.get_int("ai.usage.cachedInputTokens"),
         reasoning_tokens=span.get_int("ai.usage.reasoningTokens"),

@@ -117,9 +117,7 @@ def map_spans(spans: Iterable[SpanView], options: MapOptions | None = None) -> M
                 span = dataclasses.replace(span, attrs=options.drop_attributes(span.attrs))
             call = read_call(span)
         except Exception as exc:  # one bad span never loses the batch
-            result.failures.append(
-                MapFailure(span.trace_id, span.span_id, span.name, f"{type(exc).__name__}: {exc}")
-            )
+            result.failures.append(MapFailure(span.trace_id, span.span_id, span.name, f"{type(exc).__name__}: {exc}"))
             continue
         if call is not None:
             calls.append((span, call))
@@ -129,9 +127,7 @@ def map_spans(spans: Iterable[SpanView], options: MapOptions | None = None) -> M
         try:
             result.records.append(build(span, call, options))
         except Exception as exc:
-            result.failures.append(
-                MapFailure(span.trace_id, span.span_id, span.name, f"{type(exc).__name__}: {exc}")
-            )
+            result.failures.append(MapFailure(span.trace_id, span.span_id, span.name, f"{type(exc).__name__}: {exc}"))
     return result
 
 

@@ -39,11 +39,7 @@ class MapOptions:
     def drop_attributes(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if not self.redact_attributes:
             return attrs
-        return {
-            k: v
-            for k, v in attrs.items()
-            if not any(fnmatch.fnmatchcase(k, p) for p in self.redact_attributes)
-        }
+        return {k: v for k, v in attrs.items() if not any(fnmatch.fnmatchcase(k, p) for p in self.redact_attributes)}
 
     def redact(self, value: Any) -> Any:
         if not self._compiled:

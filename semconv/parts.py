@@ -143,9 +143,7 @@ def to_messages(value: Any) -> list[Message]:
 
 
 def text_of(parts: list[Part]) -> str:
-    return "".join(
-        p.get("content", "") for p in parts if p.get("type") == "text" and isinstance(p.get("content"), str)
-    )
+    return "".join(p.get("content", "") for p in parts if p.get("type") == "text" and isinstance(p.get("content"), str))
 
 
 def arguments_object(arguments: Any) -> Any:

@@ -105,6 +105,4 @@ def build(span: SpanView, call: LlmCall, options: MapOptions) -> Record:
         "timing": timing,
     }
     service = span.resource.get("service.name")
-    return Record(
-        rid, provider.name, span.trace_id, span.span_id, service if isinstance(service, str) else None, value
-    )
+    return Record(rid, provider.name, span.trace_id, span.span_id, service if isinstance(service, str) else None, value)

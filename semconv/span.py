@@ -109,11 +109,7 @@ class SpanView:
         return indexed(self.attrs, prefix)
 
     def with_prefix(self, prefix: str) -> dict[str, Any]:
-        return {
-            k[len(prefix) :]: v
-            for k, v in self.attrs.items()
-            if k.startswith(prefix) and len(k) > len(prefix)
-        }
+        return {k[len(prefix) :]: v for k, v in self.attrs.items() if k.startswith(prefix) and len(k) > len(prefix)}
 
 
 def to_int(value: Any) -> int | None:

@@ -98,9 +98,7 @@ def openai_scenarios(base_url: str) -> dict[str, Callable[[], Any]]:
             tools=[WEATHER_TOOL_OPENAI],
         ),
         "openai.error": error,
-        "openai.embeddings": lambda: client.embeddings.create(
-            model="text-embedding-3-small", input=["hello", "world"]
-        ),
+        "openai.embeddings": lambda: client.embeddings.create(model="text-embedding-3-small", input=["hello", "world"]),
         "openai.responses": lambda: client.responses.create(
             model="gpt-4o-mini", instructions="You are terse.", input="What is the capital of France?"
         ),

@@ -71,9 +71,7 @@ class Capture:
         return entries[0]
 
 
-def run_capture(
-    kind: str, out: Path, python: Path | str = sys.executable, scenarios: tuple[str, ...] = ()
-) -> Capture:
+def run_capture(kind: str, out: Path, python: Path | str = sys.executable, scenarios: tuple[str, ...] = ()) -> Capture:
     instrumentation = "traceloop" if kind == "traceloop-legacy" else kind
     proc = subprocess.run(
         [str(python), str(ROOT / "tests" / "capture.py"), instrumentation, str(out), *scenarios],

@@ -211,9 +211,7 @@ class FakeProvider:
                         {
                             "index": 0,
                             "delta": {
-                                "tool_calls": [
-                                    {"index": 0, "function": {"arguments": call["function"]["arguments"]}}
-                                ]
+                                "tool_calls": [{"index": 0, "function": {"arguments": call["function"]["arguments"]}}]
                             },
                         }
                     ],

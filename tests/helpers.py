@@ -31,9 +31,7 @@ def wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 30.
 
 
 @contextmanager
-def run_collector(
-    tmp_path: Path, brokers: str, topic: str, extra_yaml: str = ""
-) -> Iterator[tuple[int, int]]:
+def run_collector(tmp_path: Path, brokers: str, topic: str, extra_yaml: str = "") -> Iterator[tuple[int, int]]:
     """Start `helicone-otel collector` on free ports; yield (grpc_port, http_port); SIGTERM at the end."""
     grpc_port, http_port = free_port(), free_port()
     config = tmp_path / "otel-config.yaml"

@@ -10,7 +10,6 @@ from pathlib import Path
 import httpx
 import pytest
 from helicone_otel.collector import ConfigError, load_config
-from helicone_otel.collector.otlp_json import parse_request
 from helpers import read_topic, run_collector
 from localkafka import LocalKafka
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
@@ -19,6 +18,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter
+
+from helicone_otel.otlp_json import parse_request
 
 
 def _emit(exporter: SpanExporter, names: list[str]) -> None:
@@ -40,9 +41,7 @@ def _span_names(values: list[bytes]) -> list[str]:
     return names
 
 
-def test_stock_exporters_reach_kafka_over_http_and_grpc(
-    kafka: LocalKafka, topic: str, tmp_path: Path
-) -> None:
+def test_stock_exporters_reach_kafka_over_http_and_grpc(kafka: LocalKafka, topic: str, tmp_path: Path) -> None:
     with run_collector(tmp_path, kafka.bootstrap_servers, topic) as (grpc_port, http_port):
         _emit(HttpExporter(endpoint=f"http://127.0.0.1:{http_port}/v1/traces"), ["h1", "h2"])
         _emit(GrpcExporter(endpoint=f"127.0.0.1:{grpc_port}", insecure=True), ["g1"])
@@ -51,9 +50,7 @@ def test_stock_exporters_reach_kafka_over_http_and_grpc(
     assert all(r[2]["content-type"] == b"application/x-protobuf" for r in records)
 
 
-def test_http_answers_per_spec_for_json_gzip_and_bad_input(
-    kafka: LocalKafka, topic: str, tmp_path: Path
-) -> None:
+def test_http_answers_per_spec_for_json_gzip_and_bad_input(kafka: LocalKafka, topic: str, tmp_path: Path) -> None:
     span = {
         "traceId": "5b8efff798038103d269b633813fc60c",
         "spanId": "eee19b7ec3c1b174",
@@ -73,9 +70,7 @@ def test_http_answers_per_spec_for_json_gzip_and_bad_input(
         assert (gz.status_code, gz.headers["content-type"]) == (200, "application/x-protobuf")
         bad = httpx.post(url, content=b"\xff\x00garbage", headers={"content-type": "application/x-protobuf"})
         assert bad.status_code == 400
-        bad_id = httpx.post(
-            url, json={"resourceSpans": [{"scopeSpans": [{"spans": [{**span, "spanId": "zz"}]}]}]}
-        )
+        bad_id = httpx.post(url, json={"resourceSpans": [{"scopeSpans": [{"spans": [{**span, "spanId": "zz"}]}]}]})
         assert bad_id.status_code == 400 and "spanId" in bad_id.json()["message"]
         assert httpx.post(url, content=b"x", headers={"content-type": "text/plain"}).status_code == 415
         bomb = gzip.compress(b"\0" * (65 * 1024 * 1024))

@@ -57,9 +57,7 @@ def test_vercel_do_generate_is_a_call_and_its_parent_is_not() -> None:
                     {"role": "user", "content": [{"type": "text", "text": "Weather?"}]},
                 ]
             ),
-            "ai.prompt.tools": [
-                json.dumps({"type": "function", "name": "weather", "inputSchema": {"type": "object"}})
-            ],
+            "ai.prompt.tools": [json.dumps({"type": "function", "name": "weather", "inputSchema": {"type": "object"}})],
             "ai.response.toolCalls": json.dumps(
                 [{"toolCallType": "function", "toolCallId": "c1", "toolName": "weather", "input": '{"q": 1}'}]
             ),
@@ -84,9 +82,7 @@ def test_vercel_do_generate_is_a_call_and_its_parent_is_not() -> None:
         {"role": "system", "content": "Be brief."},
         {"role": "user", "content": "Weather?"},
     ]
-    assert req["tools"] == [
-        {"type": "function", "function": {"name": "weather", "parameters": {"type": "object"}}}
-    ]
+    assert req["tools"] == [{"type": "function", "function": {"name": "weather", "parameters": {"type": "object"}}}]
     assert (req["temperature"], req["max_tokens"], req["stream"]) == (0.3, 256, False)
     call = resp["choices"][0]["message"]["tool_calls"][0]
     assert call == {"id": "c1", "type": "function", "function": {"name": "weather", "arguments": '{"q": 1}'}}
@@ -412,9 +408,7 @@ def test_broken_values_map_with_what_is_usable() -> None:
     assert req["tools"] == [{"type": "function", "function": {"name": "ok"}}]
     assert resp["usage"] == {"prompt_tokens": 12}
     # A message whose parts are not a list keeps its role and no content; 7 and null are not messages.
-    assert resp["choices"] == [
-        {"index": 0, "message": {"role": "assistant", "content": None}, "finish_reason": None}
-    ]
+    assert resp["choices"] == [{"index": 0, "message": {"role": "assistant", "content": None}, "finish_reason": None}]
     assert "Helicone-User-Id" not in record["providerRequest"]["meta"]
 
 
@@ -468,9 +462,7 @@ def test_redaction_of_patterns_and_attributes() -> None:
         ),
         "traceloop.association.properties.email": "bob@example.com",
     }
-    options = MapOptions(
-        redact_patterns=(r"[\w.]+@[\w.]+", r"\d{4} \d{4}"), redact_attributes=("gen_ai.output.*",)
-    )
+    options = MapOptions(redact_patterns=(r"[\w.]+@[\w.]+", r"\d{4} \d{4}"), redact_attributes=("gen_ai.output.*",))
     record = only_record(request(span("chat", attrs)), options)
     assert record["providerRequest"]["json"]["messages"][0]["content"] == "mail [REDACTED], card [REDACTED]"
     assert record["providerRequest"]["meta"]["Helicone-Property-email"] == "[REDACTED]"
@@ -493,9 +485,7 @@ def test_resource_attributes_as_properties_and_helicone_style_keys() -> None:
         "gen_ai.conversation.id": "conv-1",
     }
     options = MapOptions(resource_properties=("service.name", "deployment.environment"))
-    req = request(
-        span("chat", attrs), resource={"service.name": "checkout", "deployment.environment": "prod"}
-    )
+    req = request(span("chat", attrs), resource={"service.name": "checkout", "deployment.environment": "prod"})
     meta = only_record(req, options)["providerRequest"]["meta"]
     assert meta["Helicone-User-Id"] == "explicit-user"  # Helicone-style keys win
     assert meta["Helicone-Session-Path"] == "/a/b"

@@ -17,9 +17,7 @@ def main() -> int:
     port = int(os.environ.get("KAFKA_PORT", "9092"))
     config = os.environ.get("CONFIG", "otel-config.yaml")
     with LocalKafka(port=port, auto_create_topics=True) as kafka:
-        print(
-            f"kafka {kafka.version} ready on {kafka.bootstrap_servers} (logs: {kafka.log_path})", flush=True
-        )
+        print(f"kafka {kafka.version} ready on {kafka.bootstrap_servers} (logs: {kafka.log_path})", flush=True)
         env = {**os.environ, "KAFKA_BROKERS": kafka.bootstrap_servers}
         collector = subprocess.Popen(
             [sys.executable, "-m", "helicone_otel.cli", "collector", "--config", config], env=env

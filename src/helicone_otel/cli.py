@@ -8,6 +8,8 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from helicone_otel import map_command
+
 
 def _collector(args: argparse.Namespace) -> int:
     from helicone_otel.collector import ConfigError, load_config, serve
@@ -28,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     collector = sub.add_parser("collector", help="run the OTLP gRPC + HTTP collector that produces to Kafka")
     collector.add_argument("--config", default="otel-config.yaml", help="path to otel-config.yaml")
     collector.set_defaults(func=_collector)
+    map_command.add_parser(sub)
     return parser
 
 

@@ -212,9 +212,7 @@ class LocalKafka:
         self.workdir.mkdir(parents=True, exist_ok=True)
         config = self._write_config()
         fmt = subprocess.run(
-            self._java(
-                classpath, "kafka.tools.StorageTool", "format", "-t", _cluster_id(), "-c", str(config)
-            ),
+            self._java(classpath, "kafka.tools.StorageTool", "format", "-t", _cluster_id(), "-c", str(config)),
             capture_output=True,
             text=True,
             check=False,
