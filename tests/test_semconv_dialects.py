@@ -523,3 +523,36 @@ def test_openinference_falls_back_to_raw_input_and_output_values() -> None:
     assert record["providerResponse"]["json"]["id"] == "chatcmpl-9"
     assert record["providerResponse"]["json"]["choices"][0]["message"]["content"] == "sup"
     assert record["providerRequest"]["meta"]["Helicone-Property-tags"] == "a,b"
+
+
+def test_content_in_operation_details_and_legacy_content_events() -> None:
+    messages = [{"role": "user", "parts": [{"type": "text", "content": "ping"}]}]
+    output = [{"role": "assistant", "parts": [{"type": "text", "content": "pong"}], "finish_reason": "stop"}]
+    details = span(
+        "chat",
+        {"gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai", "gen_ai.request.model": "gpt-4o"},
+        events=[
+            (
+                "gen_ai.client.inference.operation.details",
+                300,
+                {"gen_ai.input.messages": json.dumps(messages), "gen_ai.output.messages": json.dumps(output)},
+            )
+        ],
+    )
+    legacy = span(
+        "chat",
+        {"gen_ai.operation.name": "chat", "gen_ai.system": "openai", "gen_ai.request.model": "gpt-4o-legacy"},
+        events=[
+            ("gen_ai.content.prompt", 1, {"gen_ai.prompt": json.dumps([{"role": "user", "content": "ping"}])}),
+            (
+                "gen_ai.content.completion",
+                2,
+                {"gen_ai.completion": json.dumps([{"role": "assistant", "content": "pong"}])},
+            ),
+        ],
+    )
+    result = map_request(request(details, legacy))
+    assert len(result.records) == 2
+    for record in result.records:
+        assert record.value["providerRequest"]["json"]["messages"] == [{"role": "user", "content": "ping"}]
+        assert record.value["providerResponse"]["json"]["choices"][0]["message"]["content"] == "pong"
