@@ -15,11 +15,10 @@ import os
 import statistics
 import time
 
+from helicone_otel.semconv import map_request
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
-
-from helicone_otel.semconv import map_request
 
 
 def gen_ai_span(content_bytes: int) -> Span:
