@@ -1,37 +1,85 @@
-"""OTLP/gRPC transport: `TraceService/Export` on top of the shared `TraceHandler`."""
+"""OTLP/gRPC transport: `TraceService/Export` on top of the shared `TraceHandler`.
+
+Retryable refusals carry `google.rpc.RetryInfo` in `grpc-status-details-bin`, which the OTLP gRPC
+exporters honour; messages over the size limit are refused by gRPC itself with RESOURCE_EXHAUSTED.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import grpc
-from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
+from google.protobuf.duration_pb2 import Duration
+from google.protobuf.message import DecodeError
+from google.rpc import code_pb2, error_details_pb2, status_pb2
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
 )
 
-from .receiver import InvalidRequest, TraceHandler, Unavailable
+from .config import TlsConfig
+from .receiver import InvalidRequest, TraceHandler, Unauthenticated, Unavailable
+
+SERVICE = "opentelemetry.proto.collector.trace.v1.TraceService"
 
 
-class _TraceService(trace_service_pb2_grpc.TraceServiceServicer):
+def _retry_details(message: str, seconds: float) -> tuple[tuple[str, bytes], ...]:
+    info = error_details_pb2.RetryInfo(retry_delay=Duration(seconds=int(seconds), nanos=int(seconds % 1 * 1e9)))
+    status = status_pb2.Status(code=code_pb2.UNAVAILABLE, message=message)
+    status.details.add().Pack(info)
+    return (("grpc-status-details-bin", status.SerializeToString()),)
+
+
+class _TraceService:
+    """`Export` with our own decoding, so a malformed message is INVALID_ARGUMENT, not UNKNOWN."""
+
     def __init__(self, handler: TraceHandler) -> None:
         self._handler = handler
 
-    async def Export(
-        self, request: ExportTraceServiceRequest, context: grpc.aio.ServicerContext
-    ) -> ExportTraceServiceResponse:
+    async def export(self, data: bytes, context: grpc.aio.ServicerContext) -> ExportTraceServiceResponse:
+        headers = {k.lower(): v for k, v in context.invocation_metadata() or () if isinstance(v, str)}
         try:
-            return await self._handler.export(request)
+            request = ExportTraceServiceRequest.FromString(data)
+        except DecodeError as exc:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"not a valid ExportTraceServiceRequest: {exc}")
+        try:
+            return await self._handler.export(request, headers, "grpc", len(data))
         except InvalidRequest as exc:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        except Unauthenticated as exc:
+            await context.abort(grpc.StatusCode.UNAUTHENTICATED, str(exc))
         except Unavailable as exc:
-            await context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
+            await context.abort(
+                grpc.StatusCode.UNAVAILABLE, str(exc), trailing_metadata=_retry_details(str(exc), exc.retry_after)
+            )
         raise AssertionError("unreachable: context.abort raises")
 
+    def generic_handler(self) -> grpc.GenericRpcHandler:
+        method = grpc.unary_unary_rpc_method_handler(
+            self.export,
+            request_deserializer=bytes,
+            response_serializer=ExportTraceServiceResponse.SerializeToString,
+        )
+        return grpc.method_handlers_generic_handler(SERVICE, {"Export": method})
 
-async def start_grpc_server(handler: TraceHandler, endpoint: str) -> grpc.aio.Server:
-    server = grpc.aio.server()
-    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(_TraceService(handler), server)  # type: ignore[no-untyped-call]
-    if server.add_insecure_port(endpoint) == 0:
+
+async def start_grpc_server(
+    handler: TraceHandler, endpoint: str, max_message_bytes: int, tls: TlsConfig | None = None
+) -> grpc.aio.Server:
+    server = grpc.aio.server(
+        options=[
+            ("grpc.max_receive_message_length", max_message_bytes),
+            ("grpc.so_reuseport", 1),
+        ]
+    )
+    server.add_generic_rpc_handlers((_TraceService(handler).generic_handler(),))
+    if tls is not None:
+        assert tls.cert_file and tls.key_file
+        credentials = grpc.ssl_server_credentials([(Path(tls.key_file).read_bytes(), Path(tls.cert_file).read_bytes())])
+        port = server.add_secure_port(endpoint, credentials)
+    else:
+        port = server.add_insecure_port(endpoint)
+    if port == 0:
         raise OSError(f"cannot listen for OTLP/gRPC on {endpoint}")
     await server.start()
     return server

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import socket
 import zlib
 from collections.abc import Iterator
 
@@ -25,7 +26,8 @@ from starlette.routing import Route
 
 from helicone_otel.otlp_json import OtlpJsonError, parse_request
 
-from .receiver import InvalidRequest, TraceHandler, Unavailable
+from .config import TlsConfig
+from .receiver import InvalidRequest, TraceHandler, Unauthenticated, Unavailable
 
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
@@ -69,6 +71,8 @@ def _decompress(data: bytes, encoding: str, limit: int) -> bytes:
 
 
 def create_app(handler: TraceHandler, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> Starlette:
+    """The OTLP/HTTP app: `POST /v1/traces`."""
+
     async def traces(request: Request) -> Response:
         raw_type = request.headers.get("content-type", "")
         content_type = raw_type.split(";")[0].strip().lower()
@@ -90,13 +94,16 @@ def create_app(handler: TraceHandler, max_body_bytes: int = DEFAULT_MAX_BODY_BYT
             else:
                 message = ExportTraceServiceRequest()
                 message.ParseFromString(body)
-            result = await handler.export(message)
+            headers = {k.lower(): v for k, v in request.headers.items()}
+            result = await handler.export(message, headers, "http", len(body))
         except _TooLarge:
             return _error(reply_type, 413, 8, f"request body exceeds {max_body_bytes} bytes after decompression")
         except (InvalidRequest, OtlpJsonError) as exc:
             return _error(reply_type, 400, 3, str(exc))
         except DecodeError as exc:
             return _error(reply_type, 400, 3, f"body is not a valid ExportTraceServiceRequest: {exc}")
+        except Unauthenticated as exc:
+            return _error(reply_type, 401, 16, str(exc), {"WWW-Authenticate": "Bearer"})
         except Unavailable as exc:
             retry = str(max(1, round(exc.retry_after)))
             return _error(reply_type, 503, 14, str(exc), {"Retry-After": retry})
@@ -113,14 +120,35 @@ class _Server(uvicorn.Server):
         yield
 
 
-async def start_http_server(handler: TraceHandler, endpoint: str) -> tuple[uvicorn.Server, asyncio.Task[None]]:
-    """Listen on `endpoint`; return once the socket is bound (or raise OSError)."""
+def bind(endpoint: str) -> socket.socket:
+    """A listening TCP socket with SO_REUSEPORT, so that worker processes can share the port."""
     host, _, port = endpoint.rpartition(":")
+    host = host.strip("[]")
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, int(port)))
+    sock.listen(2048)
+    sock.setblocking(False)
+    return sock
+
+
+async def start_http_server(
+    app: Starlette, endpoint: str, tls: TlsConfig | None = None
+) -> tuple[uvicorn.Server, asyncio.Task[None]]:
+    """Serve `app` on `endpoint`; return once listening (or raise OSError)."""
+    sock = bind(endpoint)
     config = uvicorn.Config(
-        create_app(handler), host=host.strip("[]"), port=int(port), log_level="warning", lifespan="off"
+        app,
+        log_level="warning",
+        lifespan="off",
+        ssl_certfile=tls.cert_file if tls else None,
+        ssl_keyfile=tls.key_file if tls else None,
+        timeout_keep_alive=30,
     )
     server = _Server(config)
-    task = asyncio.create_task(server.serve())
+    task = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started:
         if task.done():
             task.result()

@@ -1,8 +1,20 @@
 """The collector's configuration: `otel-config.yaml` in the OpenTelemetry Collector's own shape.
 
-Only the parts this collector implements are accepted; anything else is an error that names the key,
-so a typo never silently falls back to a default. `${env:VAR}` and `${env:VAR:-default}` are
-substituted in string values before validation, as the Collector does.
+Only what this collector implements is accepted; anything else is an error that names the key, so a
+typo never silently falls back to a default. `${env:VAR}` and `${env:VAR:-default}` are substituted
+in string values before validation, as the Collector does. Sizes take bytes or `64MiB`; durations
+take seconds or `100ms` / `5s` / `2m`.
+
+    receivers.otlp            protocols.grpc / protocols.http (endpoint, tls), auth.bearer_tokens,
+                              max_request_bytes, max_inflight_bytes, api_keys (accept per-request keys)
+    processors.helicone       omit_request, omit_response, redact_patterns, redact_attributes,
+                              resource_properties
+    exporters.kafka[/name]    brokers, topic, encoding, dead_letter_topic, partition_by,
+                              max_message_bytes, pass_api_keys, producer.*, sasl.*, tls.*
+    extensions.file_storage   directory, max_bytes, fsync, fsync_interval (the write-ahead spool;
+                              without it a request is acknowledged only once Kafka acknowledged it)
+    extensions.health_check   endpoint
+    service                   pipelines.traces[/name], workers, telemetry.metrics.address
 """
 
 from __future__ import annotations
@@ -15,8 +27,15 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from helicone_otel.semconv import MapOptions
 
 _ENV = re.compile(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_SIZE = re.compile(r"^\s*(\d+)\s*(B|KiB|MiB|GiB|KB|MB|GB)?\s*$")
+_SIZE_UNITS = {None: 1, "B": 1, "KiB": 1024, "MiB": 1024**2, "GiB": 1024**3, "KB": 1000, "MB": 1000**2, "GB": 1000**3}
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m)?\s*$")
+ENCODINGS = ("helicone_json", "otlp_proto", "otlp_json")
+COMPRESSIONS = ("none", "gzip", "snappy", "lz4", "zstd")
+SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
 
 
 class ConfigError(ValueError):
@@ -24,22 +43,88 @@ class ConfigError(ValueError):
 
 
 @dataclass(frozen=True)
-class OtlpReceiverConfig:
-    grpc_endpoint: str | None = "127.0.0.1:4317"
-    http_endpoint: str | None = "127.0.0.1:4318"
+class TlsConfig:
+    cert_file: str | None = None
+    key_file: str | None = None
+    ca_file: str | None = None
 
 
 @dataclass(frozen=True)
-class KafkaExporterConfig:
+class ReceiverConfig:
+    grpc_endpoint: str | None = "127.0.0.1:4317"
+    http_endpoint: str | None = "127.0.0.1:4318"
+    grpc_tls: TlsConfig | None = None
+    http_tls: TlsConfig | None = None
+    bearer_tokens: tuple[str, ...] = ()
+    api_keys: bool = True  # read a per-request Helicone key (Helicone-Auth / Authorization) for passthrough
+    max_request_bytes: int = 64 * 1024 * 1024  # after decompression
+    max_inflight_bytes: int = 256 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ProducerConfig:
+    compression: str = "lz4"
+    linger_ms: int = 5
+    max_batch_bytes: int = 1024 * 1024
+    request_timeout: float = 30.0
+
+
+@dataclass(frozen=True)
+class SaslConfig:
+    mechanism: str = "PLAIN"
+    username: str = ""
+    password: str = field(default="", repr=False)
+
+
+@dataclass(frozen=True)
+class ExporterConfig:
+    name: str = "kafka"
     brokers: tuple[str, ...] = ("127.0.0.1:9092",)
     topic: str = "helicone-llm-logs"
-    encoding: str = "otlp_proto"
+    encoding: str = "helicone_json"
+    dead_letter_topic: str = "helicone-llm-logs-dlq"
+    key_by: str = "record_id"  # or trace_id: one trace stays on one partition
+    max_message_bytes: int = 1_000_000
+    pass_api_keys: bool = False
+    producer: ProducerConfig = field(default_factory=ProducerConfig)
+    sasl: SaslConfig | None = None
+    tls: TlsConfig | None = None
+
+
+@dataclass(frozen=True)
+class SpoolConfig:
+    directory: str = "./spool"
+    max_bytes: int = 1024**3
+    fsync: str = "always"  # always (group commit) | interval | never
+    fsync_interval: float = 0.1
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    name: str
+    options: MapOptions
+    exporters: tuple[ExporterConfig, ...]
 
 
 @dataclass(frozen=True)
 class CollectorConfig:
-    receiver: OtlpReceiverConfig = field(default_factory=OtlpReceiverConfig)
-    exporter: KafkaExporterConfig = field(default_factory=KafkaExporterConfig)
+    receiver: ReceiverConfig = field(default_factory=ReceiverConfig)
+    pipelines: tuple[PipelineConfig, ...] = (PipelineConfig("traces", MapOptions(), (ExporterConfig(),)),)
+    spool: SpoolConfig | None = field(default_factory=SpoolConfig)
+    health_endpoint: str | None = "127.0.0.1:13133"
+    metrics_endpoint: str | None = "127.0.0.1:8888"
+    workers: int = 1
+
+    @property
+    def exporters(self) -> tuple[ExporterConfig, ...]:
+        seen: dict[str, ExporterConfig] = {}
+        for pipeline in self.pipelines:
+            for exporter in pipeline.exporters:
+                seen.setdefault(exporter.name, exporter)
+        return tuple(seen.values())
+
+
+# --- substitution and small value parsers -------------------------------------------------------
 
 
 def substitute_env(value: Any, environ: Mapping[str, str] | None = None) -> Any:
@@ -63,74 +148,251 @@ def substitute_env(value: Any, environ: Mapping[str, str] | None = None) -> Any:
     return value
 
 
-def _mapping(value: Any, path: str) -> dict[str, Any]:
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise ConfigError(f"{path}: expected a mapping, got {type(value).__name__}")
-    return value
+class _Section:
+    """A mapping at a key path, read key by key; unknown keys are reported with their full path."""
+
+    def __init__(self, value: Any, path: str, allowed: set[str]) -> None:
+        if value is None:
+            value = {}
+        if not isinstance(value, dict):
+            raise ConfigError(f"{path}: expected a mapping, got {type(value).__name__}")
+        unknown = sorted(str(k) for k in value if k not in allowed)
+        if unknown:
+            raise ConfigError(f"{path}.{unknown[0]}: unknown key (allowed: {', '.join(sorted(allowed))})")
+        self.value = value
+        self.path = path
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.value
+
+    def key(self, key: str) -> str:
+        return f"{self.path}.{key}" if self.path else key
+
+    def section(self, key: str, allowed: set[str]) -> _Section:
+        return _Section(self.value.get(key), self.key(key), allowed)
+
+    def text(self, key: str, default: str, choices: tuple[str, ...] = ()) -> str:
+        value = self.value.get(key, default)
+        if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+            raise ConfigError(f"{self.key(key)}: expected a string")
+        value = str(value)
+        if choices and value not in choices:
+            raise ConfigError(f"{self.key(key)}: {value!r} is not one of {', '.join(choices)}")
+        return value
+
+    def flag(self, key: str, default: bool) -> bool:
+        value = self.value.get(key, default)
+        if isinstance(value, str) and value.lower() in ("true", "false"):
+            return value.lower() == "true"
+        if not isinstance(value, bool):
+            raise ConfigError(f"{self.key(key)}: expected true or false")
+        return value
+
+    def integer(self, key: str, default: int, minimum: int = 0) -> int:
+        value = self.value.get(key, default)
+        try:
+            number = int(value)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"{self.key(key)}: expected an integer, got {value!r}") from exc
+        if isinstance(value, bool) or number < minimum:
+            raise ConfigError(f"{self.key(key)}: expected an integer >= {minimum}, got {value!r}")
+        return number
+
+    def size(self, key: str, default: int) -> int:
+        value = self.value.get(key, default)
+        m = _SIZE.match(str(value)) if not isinstance(value, bool) else None
+        if not m or int(m.group(1)) <= 0:
+            raise ConfigError(f"{self.key(key)}: expected a size such as 1048576 or 64MiB, got {value!r}")
+        return int(m.group(1)) * _SIZE_UNITS[m.group(2)]
+
+    def duration(self, key: str, default: float) -> float:
+        value = self.value.get(key, default)
+        m = _DURATION.match(str(value)) if not isinstance(value, bool) else None
+        if not m:
+            raise ConfigError(f"{self.key(key)}: expected a duration such as 5s or 100ms, got {value!r}")
+        return float(m.group(1)) * {None: 1.0, "s": 1.0, "ms": 0.001, "m": 60.0}[m.group(2)]
+
+    def strings(self, key: str, default: tuple[str, ...] = ()) -> tuple[str, ...]:
+        value = self.value.get(key, list(default))
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        if not isinstance(value, list) or not all(isinstance(v, (str, int)) for v in value):
+            raise ConfigError(f"{self.key(key)}: expected a list of strings")
+        return tuple(str(v) for v in value)
 
 
-def _only(section: dict[str, Any], path: str, allowed: set[str]) -> None:
-    unknown = sorted(set(section) - allowed)
-    if unknown:
-        raise ConfigError(f"{path}.{unknown[0]}: unknown key (allowed: {', '.join(sorted(allowed))})")
-
-
-def _endpoint(protocols: dict[str, Any], name: str) -> str | None:
-    if name not in protocols:
-        return None
-    section = _mapping(protocols[name], f"receivers.otlp.protocols.{name}")
-    _only(section, f"receivers.otlp.protocols.{name}", {"endpoint"})
-    endpoint = str(section.get("endpoint", getattr(OtlpReceiverConfig, f"{name}_endpoint")))
+def _endpoint(section: _Section, key: str, default: str | None) -> str | None:
+    endpoint = section.text(key, default or "")
     host, sep, port = endpoint.rpartition(":")
     if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ConfigError(f"receivers.otlp.protocols.{name}.endpoint: expected host:port, got {endpoint!r}")
+        raise ConfigError(f"{section.key(key)}: expected host:port, got {endpoint!r}")
     return endpoint
+
+
+def _tls(parent: _Section, key: str, server: bool) -> TlsConfig | None:
+    if key not in parent:
+        return None
+    s = parent.section(key, {"cert_file", "key_file", "ca_file"})
+    tls = TlsConfig(
+        cert_file=s.text("cert_file", "") or None,
+        key_file=s.text("key_file", "") or None,
+        ca_file=s.text("ca_file", "") or None,
+    )
+    if server and not (tls.cert_file and tls.key_file):
+        raise ConfigError(f"{s.path}: a server needs both cert_file and key_file")
+    if bool(tls.cert_file) != bool(tls.key_file):
+        raise ConfigError(f"{s.path}: cert_file and key_file go together")
+    for name in ("cert_file", "key_file", "ca_file"):
+        path = getattr(tls, name)
+        if path and not Path(path).is_file():
+            raise ConfigError(f"{s.key(name)}: no such file {path!r}")
+    return tls
+
+
+def _receiver(root: _Section) -> ReceiverConfig:
+    receivers = root.section("receivers", {"otlp"})
+    otlp = receivers.section("otlp", {"protocols", "auth", "api_keys", "max_request_bytes", "max_inflight_bytes"})
+    protocols = otlp.section("protocols", {"grpc", "http"})
+    if not protocols.value:
+        raise ConfigError("receivers.otlp.protocols: enable at least one of grpc, http")
+    endpoints: dict[str, str | None] = {}
+    tls: dict[str, TlsConfig | None] = {}
+    for name, default in (("grpc", "127.0.0.1:4317"), ("http", "127.0.0.1:4318")):
+        if name in protocols:
+            proto = protocols.section(name, {"endpoint", "tls"})
+            endpoints[name] = _endpoint(proto, "endpoint", default)
+            tls[name] = _tls(proto, "tls", server=True)
+        else:
+            endpoints[name], tls[name] = None, None
+    auth = otlp.section("auth", {"bearer_tokens"})
+    tokens = auth.strings("bearer_tokens")
+    if "bearer_tokens" in auth and not tokens:
+        raise ConfigError("receivers.otlp.auth.bearer_tokens: empty list (remove auth to disable it)")
+    return ReceiverConfig(
+        grpc_endpoint=endpoints["grpc"],
+        http_endpoint=endpoints["http"],
+        grpc_tls=tls["grpc"],
+        http_tls=tls["http"],
+        bearer_tokens=tokens,
+        api_keys=otlp.flag("api_keys", True),
+        max_request_bytes=otlp.size("max_request_bytes", ReceiverConfig.max_request_bytes),
+        max_inflight_bytes=otlp.size("max_inflight_bytes", ReceiverConfig.max_inflight_bytes),
+    )
+
+
+def _exporter(name: str, s: _Section) -> ExporterConfig:
+    brokers = s.strings("brokers", ExporterConfig.brokers)
+    if not brokers:
+        raise ConfigError(f"{s.key('brokers')}: expected a non-empty list of host:port")
+    producer = s.section("producer", {"compression", "linger_ms", "max_batch_bytes", "request_timeout"})
+    sasl = None
+    if "sasl" in s:
+        ss = s.section("sasl", {"mechanism", "username", "password"})
+        sasl = SaslConfig(
+            ss.text("mechanism", "PLAIN", SASL_MECHANISMS), ss.text("username", ""), ss.text("password", "")
+        )
+        if not sasl.username:
+            raise ConfigError(f"{ss.key('username')}: required with sasl")
+    topic = s.text("topic", ExporterConfig.topic)
+    return ExporterConfig(
+        name=name,
+        brokers=brokers,
+        topic=topic,
+        encoding=s.text("encoding", ExporterConfig.encoding, ENCODINGS),
+        dead_letter_topic=s.text("dead_letter_topic", f"{topic}-dlq"),
+        key_by=s.text("partition_by", "record_id", ("record_id", "trace_id")),
+        max_message_bytes=s.size("max_message_bytes", ExporterConfig.max_message_bytes),
+        pass_api_keys=s.flag("pass_api_keys", False),
+        producer=ProducerConfig(
+            compression=producer.text("compression", "lz4", COMPRESSIONS),
+            linger_ms=producer.integer("linger_ms", 5),
+            max_batch_bytes=producer.size("max_batch_bytes", ProducerConfig.max_batch_bytes),
+            request_timeout=producer.duration("request_timeout", ProducerConfig.request_timeout),
+        ),
+        sasl=sasl,
+        tls=_tls(s, "tls", server=False),
+    )
 
 
 def parse_config(raw: Any) -> CollectorConfig:
     """Validate an already-loaded (and env-substituted) YAML document."""
-    doc = _mapping(raw, "<root>")
-    _only(doc, "<root>", {"receivers", "processors", "exporters", "extensions", "service"})
+    root = _Section(raw, "", {"receivers", "processors", "exporters", "extensions", "service"})
+    receiver = _receiver(root)
 
-    receivers = _mapping(doc.get("receivers"), "receivers")
-    _only(receivers, "receivers", {"otlp"})
-    otlp = _mapping(receivers.get("otlp"), "receivers.otlp")
-    _only(otlp, "receivers.otlp", {"protocols"})
-    protocols = _mapping(otlp.get("protocols"), "receivers.otlp.protocols")
-    _only(protocols, "receivers.otlp.protocols", {"grpc", "http"})
-    if not protocols:
-        raise ConfigError("receivers.otlp.protocols: enable at least one of grpc, http")
-    receiver = OtlpReceiverConfig(_endpoint(protocols, "grpc"), _endpoint(protocols, "http"))
+    processors_section = root.section("processors", {"helicone"})
+    options: dict[str, MapOptions] = {}
+    if "helicone" in processors_section:
+        p = processors_section.section(
+            "helicone", {"omit_request", "omit_response", "redact_patterns", "redact_attributes", "resource_properties"}
+        )
+        try:
+            options["helicone"] = MapOptions(
+                omit_request=p.flag("omit_request", False),
+                omit_response=p.flag("omit_response", False),
+                redact_patterns=p.strings("redact_patterns"),
+                redact_attributes=p.strings("redact_attributes"),
+                resource_properties=p.strings("resource_properties"),
+            )
+        except ValueError as exc:
+            raise ConfigError(f"processors.helicone.{exc}") from exc
 
-    exporters = _mapping(doc.get("exporters"), "exporters")
-    _only(exporters, "exporters", {"kafka"})
-    kafka = _mapping(exporters.get("kafka"), "exporters.kafka")
-    _only(kafka, "exporters.kafka", {"brokers", "topic", "encoding"})
-    brokers = kafka.get("brokers", list(KafkaExporterConfig.brokers))
-    if isinstance(brokers, str):
-        brokers = [b.strip() for b in brokers.split(",") if b.strip()]
-    if not isinstance(brokers, list) or not brokers:
-        raise ConfigError("exporters.kafka.brokers: expected a non-empty list of host:port")
-    encoding = str(kafka.get("encoding", KafkaExporterConfig.encoding))
-    if encoding not in {"otlp_proto"}:
-        raise ConfigError(f"exporters.kafka.encoding: unsupported encoding {encoding!r} (supported: otlp_proto)")
-    exporter = KafkaExporterConfig(
-        tuple(str(b) for b in brokers), str(kafka.get("topic", "helicone-llm-logs")), encoding
-    )
+    exporters_raw = root.value.get("exporters") or {}
+    if not isinstance(exporters_raw, dict):
+        raise ConfigError("exporters: expected a mapping")
+    exporters: dict[str, ExporterConfig] = {}
+    allowed = {
+        "brokers", "topic", "encoding", "dead_letter_topic", "partition_by", "max_message_bytes", "pass_api_keys",
+        "producer", "sasl", "tls",
+    }  # fmt: skip
+    for name in exporters_raw:
+        if not (name == "kafka" or str(name).startswith("kafka/")):
+            raise ConfigError(f"exporters.{name}: unknown exporter type (supported: kafka, kafka/<name>)")
+        exporters[name] = _exporter(name, _Section(exporters_raw[name], f"exporters.{name}", allowed))
+    if not exporters:
+        exporters["kafka"] = ExporterConfig()
 
-    service = _mapping(doc.get("service"), "service")
-    _only(service, "service", {"pipelines", "extensions", "telemetry"})
-    pipelines = _mapping(service.get("pipelines"), "service.pipelines")
-    _only(pipelines, "service.pipelines", {"traces"})
-    traces = _mapping(pipelines.get("traces"), "service.pipelines.traces")
-    _only(traces, "service.pipelines.traces", {"receivers", "processors", "exporters"})
-    if traces.get("receivers", ["otlp"]) != ["otlp"]:
-        raise ConfigError("service.pipelines.traces.receivers: only [otlp] is supported")
-    if traces.get("exporters", ["kafka"]) != ["kafka"]:
-        raise ConfigError("service.pipelines.traces.exporters: only [kafka] is supported")
-    return CollectorConfig(receiver, exporter)
+    extensions = root.section("extensions", {"file_storage", "health_check"})
+    spool = None
+    if "file_storage" in extensions:
+        f = extensions.section("file_storage", {"directory", "max_bytes", "fsync", "fsync_interval"})
+        spool = SpoolConfig(
+            directory=f.text("directory", SpoolConfig.directory),
+            max_bytes=f.size("max_bytes", SpoolConfig.max_bytes),
+            fsync=f.text("fsync", "always", ("always", "interval", "never")),
+            fsync_interval=f.duration("fsync_interval", SpoolConfig.fsync_interval),
+        )
+    health = None
+    if "health_check" in extensions:
+        health = _endpoint(extensions.section("health_check", {"endpoint"}), "endpoint", "127.0.0.1:13133")
+
+    service = root.section("service", {"pipelines", "extensions", "telemetry", "workers"})
+    metrics = None
+    telemetry = service.section("telemetry", {"metrics", "logs"})
+    if "metrics" in telemetry:
+        metrics = _endpoint(telemetry.section("metrics", {"address"}), "address", "127.0.0.1:8888")
+    workers = service.integer("workers", 1, minimum=1)
+    pipelines_section = service.section("pipelines", set(service.value.get("pipelines") or {}) or {"traces"})
+    pipelines: list[PipelineConfig] = []
+    for name in pipelines_section.value:
+        if not (name == "traces" or str(name).startswith("traces/")):
+            raise ConfigError(f"service.pipelines.{name}: only traces pipelines are supported")
+        p = pipelines_section.section(name, {"receivers", "processors", "exporters"})
+        if p.strings("receivers", ("otlp",)) != ("otlp",):
+            raise ConfigError(f"{p.key('receivers')}: only [otlp] is supported")
+        chosen: list[ExporterConfig] = []
+        for exporter_name in p.strings("exporters", ("kafka",)):
+            if exporter_name not in exporters:
+                raise ConfigError(f"{p.key('exporters')}: {exporter_name!r} is not defined under exporters")
+            chosen.append(exporters[exporter_name])
+        pipeline_options = MapOptions()
+        for processor in p.strings("processors"):
+            if processor not in options:
+                raise ConfigError(f"{p.key('processors')}: {processor!r} is not defined under processors")
+            pipeline_options = options[processor]
+        pipelines.append(PipelineConfig(str(name), pipeline_options, tuple(chosen)))
+    if not pipelines:
+        pipelines.append(PipelineConfig("traces", MapOptions(), (next(iter(exporters.values())),)))
+    return CollectorConfig(receiver, tuple(pipelines), spool, health, metrics, workers)
 
 
 def load_config(path: str | Path, environ: Mapping[str, str] | None = None) -> CollectorConfig:

@@ -1,23 +1,38 @@
 """The one OTLP trace handler that both transports call; it knows nothing of gRPC or HTTP.
 
-A request is acknowledged only after its data is durable downstream (here: acknowledged by Kafka),
-so every error that reaches a transport is one of two kinds, mapped once at each boundary:
-`InvalidRequest` (permanent: HTTP 400 / INVALID_ARGUMENT) and `Unavailable` (retryable: HTTP 503 with
-Retry-After / UNAVAILABLE).
+A request is answered only once its records are durable: appended to the spool (or, without a
+spool, acknowledged by Kafka). Errors reaching a transport are of four kinds, mapped once at each
+boundary: `InvalidRequest` (HTTP 400 / INVALID_ARGUMENT), `Unauthenticated` (401 / UNAUTHENTICATED),
+`Unavailable` (503 + Retry-After / UNAVAILABLE + RetryInfo) and, inside a 200, partial success for
+spans that can never be accepted (invalid ids).
 """
 
 from __future__ import annotations
 
-from typing import Protocol
+import hmac
+import logging
+from collections.abc import Mapping, Sequence
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
 )
 
+from .config import CollectorConfig
+from .encoding import Encoded, KafkaRecord, encode
+from .metrics import Metrics
+from .producer import KafkaSender, KafkaUnavailable
+from .spool import Spool, SpoolFull
+
+log = logging.getLogger(__name__)
+
 
 class InvalidRequest(ValueError):
     """The request can never succeed as sent (bad encoding, bad data)."""
+
+
+class Unauthenticated(PermissionError):
+    """No valid bearer token; the message never echoes what was sent."""
 
 
 class Unavailable(RuntimeError):
@@ -28,22 +43,122 @@ class Unavailable(RuntimeError):
         self.retry_after = retry_after
 
 
-class TraceSink(Protocol):
-    async def send(self, request: ExportTraceServiceRequest) -> None:
-        """Return once the request is durable; raise `Unavailable` otherwise."""
-
-
 def span_count(request: ExportTraceServiceRequest) -> int:
     return sum(len(ss.spans) for rs in request.resource_spans for ss in rs.scope_spans)
 
 
+def _drop_invalid_spans(request: ExportTraceServiceRequest) -> int:
+    """Remove spans whose ids are not 16/8 bytes (the spec calls them invalid); return how many."""
+    rejected = 0
+    for rs in request.resource_spans:
+        for ss in rs.scope_spans:
+            bad = [i for i, s in enumerate(ss.spans) if len(s.trace_id) != 16 or len(s.span_id) != 8]
+            for i in reversed(bad):
+                del ss.spans[i]
+            rejected += len(bad)
+    return rejected
+
+
+def _bearer(value: str | None) -> str | None:
+    if not value:
+        return None
+    scheme, _, token = value.strip().partition(" ")
+    return token.strip() or None if scheme.lower() == "bearer" else None
+
+
 class TraceHandler:
-    """Accepts decoded export requests and hands them to the sink."""
+    """Authenticates, validates, encodes and makes durable; shared by the gRPC and HTTP transports."""
 
-    def __init__(self, sink: TraceSink) -> None:
-        self._sink = sink
+    def __init__(self, config: CollectorConfig, metrics: Metrics, sender: KafkaSender, spool: Spool | None) -> None:
+        self.config = config
+        self.metrics = metrics
+        self.sender = sender
+        self.spool = spool
+        self._inflight = 0
+        self._tokens = [t.encode() for t in config.receiver.bearer_tokens]
 
-    async def export(self, request: ExportTraceServiceRequest) -> ExportTraceServiceResponse:
-        if span_count(request):
-            await self._sink.send(request)
-        return ExportTraceServiceResponse()
+    def authenticate(self, headers: Mapping[str, str]) -> str | None:
+        """Check the collector's bearer token (when configured); return the app's Helicone API key."""
+        authorization = headers.get("authorization")
+        if self._tokens:
+            token = (_bearer(authorization) or "").encode()
+            if not any(hmac.compare_digest(token, t) for t in self._tokens):
+                raise Unauthenticated("missing or invalid bearer token")
+            authorization = None  # it carried the collector's token, not a Helicone key
+        if not self.config.receiver.api_keys:
+            return None
+        helicone = headers.get("helicone-auth")
+        return _bearer(helicone) or (helicone.strip() if helicone else None) or _bearer(authorization)
+
+    async def export(
+        self, request: ExportTraceServiceRequest, headers: Mapping[str, str], transport: str, size: int
+    ) -> ExportTraceServiceResponse:
+        total = span_count(request)
+        try:
+            api_key = self.authenticate(headers)
+        except Unauthenticated:
+            self.metrics.add("otelcol_receiver_refused_spans", total, transport=transport)
+            raise
+        response = ExportTraceServiceResponse()
+        rejected = _drop_invalid_spans(request)
+        if rejected:
+            response.partial_success.rejected_spans = rejected
+            response.partial_success.error_message = (
+                f"{rejected} spans rejected: trace_id must be 16 bytes and span_id 8 bytes"
+            )
+            self.metrics.add("otelcol_receiver_refused_spans", rejected, transport=transport)
+        spans = total - rejected
+        if spans == 0:
+            return response
+        budget = self.config.receiver.max_inflight_bytes
+        if self._inflight + size > budget and self._inflight > 0:
+            self.metrics.add("otelcol_receiver_refused_spans", spans, transport=transport)
+            raise Unavailable(f"collector is busy: {self._inflight} bytes in flight (budget {budget})", 1.0)
+        self._inflight += size
+        try:
+            records = self._encode(request, api_key)
+            await self._make_durable(records, spans, transport)
+        finally:
+            self._inflight -= size
+        self.metrics.add("otelcol_receiver_accepted_spans", spans, transport=transport)
+        return response
+
+    def _encode(self, request: ExportTraceServiceRequest, api_key: str | None) -> list[KafkaRecord]:
+        records: list[KafkaRecord] = []
+        for pipeline in self.config.pipelines:
+            for exporter in pipeline.exporters:
+                try:
+                    encoded = encode(request, exporter, pipeline.options, api_key)
+                except Exception as exc:  # mapping is business logic and may fail; forwarding may not
+                    log.exception("encoding for exporter %s failed; forwarding the request raw", exporter.name)
+                    encoded = _raw_dead_letter(request, exporter.name, exporter.dead_letter_topic, exc)
+                    encoded.mapping_failures = span_count(request)
+                self.metrics.add("helicone_otel_mapping_failed_spans", encoded.mapping_failures)
+                self.metrics.add("helicone_otel_records_truncated", encoded.truncated)
+                records.extend(encoded.records)
+        return records
+
+    async def _make_durable(self, records: Sequence[KafkaRecord], spans: int, transport: str) -> None:
+        try:
+            if self.spool is not None:
+                await self.spool.append(records, spans)
+            elif records:
+                await self.sender.deliver(records)
+        except SpoolFull as exc:
+            self.metrics.add("otelcol_exporter_enqueue_failed_spans", spans)
+            self.metrics.add("otelcol_receiver_refused_spans", spans, transport=transport)
+            raise Unavailable(str(exc), 5.0) from exc
+        except OSError as exc:
+            log.error("spool write failed: %s", exc)
+            self.metrics.add("otelcol_exporter_enqueue_failed_spans", spans)
+            self.metrics.add("otelcol_receiver_refused_spans", spans, transport=transport)
+            raise Unavailable(f"cannot store the request: {exc.strerror or exc}", 5.0) from exc
+        except KafkaUnavailable as exc:
+            self.metrics.add("otelcol_exporter_send_failed_spans", spans)
+            self.metrics.add("otelcol_receiver_refused_spans", spans, transport=transport)
+            raise Unavailable(str(exc), 2.0) from exc
+
+
+def _raw_dead_letter(request: ExportTraceServiceRequest, exporter: str, topic: str, exc: Exception) -> Encoded:
+    headers = (("content-type", b"application/x-protobuf"), ("error", f"{type(exc).__name__}: {exc}"[:1000].encode()))
+    return Encoded(records=[KafkaRecord(topic, None, request.SerializeToString(), headers, exporter)])

@@ -9,10 +9,12 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 from aiokafka import AIOKafkaConsumer
 from localkafka import free_port
 
@@ -30,13 +32,33 @@ def wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 30.
     raise TimeoutError(f"nothing listens on {port} after {timeout}s")
 
 
-@contextmanager
-def run_collector(tmp_path: Path, brokers: str, topic: str, extra_yaml: str = "") -> Iterator[tuple[int, int]]:
-    """Start `helicone-otel collector` on free ports; yield (grpc_port, http_port); SIGTERM at the end."""
-    grpc_port, http_port = free_port(), free_port()
-    config = tmp_path / "otel-config.yaml"
-    config.write_text(
-        f"""
+@dataclass
+class Collector:
+    grpc_port: int
+    http_port: int
+    health_port: int
+    metrics_port: int
+    proc: subprocess.Popen[bytes]
+    log_path: Path
+
+    @property
+    def http_url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}/v1/traces"
+
+    def metric(self, name: str) -> float:
+        """Sum of a metric's series, read from the collector's Prometheus endpoint."""
+        text = httpx.get(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5).text
+        return sum(
+            float(line.rsplit(" ", 1)[1])
+            for line in text.splitlines()
+            if line.startswith(name) and line[len(name) : len(name) + 1] in (" ", "{")
+        )
+
+
+def collector_yaml(brokers: str, topic: str, ports: tuple[int, int, int, int], spool: Path | None, extra: str) -> str:
+    grpc_port, http_port, health_port, metrics_port = ports
+    storage = f"file_storage: {{directory: '{spool}', fsync: always}}" if spool else ""
+    return f"""
 receivers:
   otlp:
     protocols:
@@ -46,32 +68,67 @@ exporters:
   kafka:
     brokers: ["{brokers}"]
     topic: {topic}
-{extra_yaml}
+    producer: {{request_timeout: 5s}}
+extensions:
+  health_check: {{endpoint: "127.0.0.1:{health_port}"}}
+  {storage}
 service:
+  telemetry: {{metrics: {{address: "127.0.0.1:{metrics_port}"}}}}
   pipelines:
     traces: {{receivers: [otlp], exporters: [kafka]}}
+{extra}
 """
-    )
-    log = open(tmp_path / "collector.log", "wb")  # noqa: SIM115 - closed below
+
+
+def start_collector(config: Path, ports: tuple[int, int, int, int], log_path: Path) -> Collector:
+    log = open(log_path, "ab")  # noqa: SIM115 - the child process owns it
     proc = subprocess.Popen(
         [sys.executable, "-m", "helicone_otel.cli", "collector", "--config", str(config)],
         stdout=log,
         stderr=subprocess.STDOUT,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
+    log.close()
+    collector = Collector(*ports, proc=proc, log_path=log_path)
     try:
-        wait_for_port(grpc_port, proc)
-        wait_for_port(http_port, proc)
-        yield grpc_port, http_port
+        for port in ports:
+            wait_for_port(port, proc)
+    except BaseException:
+        stop_collector(collector)
+        raise
+    return collector
+
+
+def stop_collector(collector: Collector, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
+    if collector.proc.poll() is None:
+        collector.proc.send_signal(sig)
+        try:
+            collector.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            collector.proc.kill()
+            collector.proc.wait()
+    return collector.proc.returncode
+
+
+@contextmanager
+def run_collector(
+    tmp_path: Path,
+    brokers: str,
+    topic: str,
+    extra_yaml: str = "",
+    spool: bool = True,
+    edit: Callable[[str], str] = lambda text: text,
+) -> Iterator[Collector]:
+    """Start `helicone-otel collector` on free ports (spool under tmp_path, the configuration passed
+    through `edit` first); SIGTERM at the end."""
+    ports = (free_port(), free_port(), free_port(), free_port())
+    config = tmp_path / "otel-config.yaml"
+    config.write_text(edit(collector_yaml(brokers, topic, ports, tmp_path / "spool" if spool else None, extra_yaml)))
+    collector = start_collector(config, ports, tmp_path / "collector.log")
+    try:
+        yield collector
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        log.close()
+        stop_collector(collector)
 
 
 async def read_topic(bootstrap: str, topic: str, count: int, timeout: float = 30.0) -> list[tuple]:

@@ -211,6 +211,8 @@ class LocalKafka:
         classpath = resolve_classpath(self.version)
         self.workdir.mkdir(parents=True, exist_ok=True)
         config = self._write_config()
+        if (self.workdir / "data" / "meta.properties").exists():  # a restart keeps its data
+            return self._launch(classpath, config, timeout)
         fmt = subprocess.run(
             self._java(classpath, "kafka.tools.StorageTool", "format", "-t", _cluster_id(), "-c", str(config)),
             capture_output=True,
@@ -219,6 +221,9 @@ class LocalKafka:
         )
         if fmt.returncode != 0:
             raise KafkaStartError(f"formatting KRaft storage failed:\n{fmt.stdout}{fmt.stderr}")
+        return self._launch(classpath, config, timeout)
+
+    def _launch(self, classpath: str, config: Path, timeout: float) -> LocalKafka:
         out = open(self.workdir / "stdout.log", "wb")  # noqa: SIM115 - owned by the child process
         self.proc = subprocess.Popen(
             self._java(classpath, "kafka.Kafka", str(config)),
@@ -248,8 +253,9 @@ class LocalKafka:
                 text += "".join(p.read_text(errors="replace").splitlines(keepends=True)[-lines:])
         return text
 
-    def stop(self, timeout: float = 30.0) -> None:
-        """Controlled shutdown (SIGTERM), SIGKILL after `timeout`, then remove a temp workdir."""
+    def stop(self, timeout: float = 30.0, keep_data: bool = False) -> None:
+        """Controlled shutdown (SIGTERM), SIGKILL after `timeout`; a temp workdir is removed unless
+        `keep_data` (then `start()` brings the same broker back with its topics and records)."""
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
@@ -258,7 +264,7 @@ class LocalKafka:
                 self.proc.kill()
                 self.proc.wait()
         self.proc = None
-        if self._own_workdir:
+        if self._own_workdir and not keep_data:
             shutil.rmtree(self.workdir, ignore_errors=True)
 
     def __enter__(self) -> LocalKafka:

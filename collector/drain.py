@@ -1,0 +1,94 @@
+"""Moves spooled frames to Kafka in order, committing only what the broker acknowledged.
+
+While Kafka is down the batch at the head of the spool is retried with jittered exponential backoff
+(0.1 s doubling to 30 s); the receivers keep spooling meanwhile, up to the spool's byte limit.
+Shutdown: `drain(deadline)` keeps sending until the spool is empty or the deadline passes; what is
+left stays in the spool for the next start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+
+from .metrics import Metrics
+from .producer import KafkaSender, KafkaUnavailable
+from .spool import Spool
+
+log = logging.getLogger(__name__)
+
+
+class SpoolDrain:
+    def __init__(self, spool: Spool, sender: KafkaSender, metrics: Metrics, batch_bytes: int = 4 * 1024 * 1024):
+        self.spool = spool
+        self.sender = sender
+        self.metrics = metrics
+        self.batch_bytes = batch_bytes
+        self.position = spool.committed
+        self._task: asyncio.Task[None] | None = None
+        self._finish = asyncio.Event()  # set: stop once the spool is empty
+        self._wake = asyncio.Event()
+        self.failing_since: float | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def _run(self) -> None:
+        backoff = 0.1
+        loop = asyncio.get_running_loop()
+        while True:
+            frames = self.spool.read(self.position, self.batch_bytes)
+            if not frames:
+                if self._finish.is_set():
+                    return
+                self.spool.appended.clear()
+                waiter = loop.create_task(self.spool.appended.wait())
+                finisher = loop.create_task(self._finish.wait())
+                await asyncio.wait({waiter, finisher}, timeout=1.0, return_when=asyncio.FIRST_COMPLETED)
+                waiter.cancel()
+                finisher.cancel()
+                continue
+            records = [r for f in frames for r in f.records]
+            spans = sum(f.spans for f in frames)
+            try:
+                await self.sender.deliver(records)
+            except KafkaUnavailable as exc:
+                if self.failing_since is None:
+                    self.failing_since = loop.time()
+                    log.warning("Kafka unavailable, keeping %d bytes in the spool: %s", self.spool.size_bytes, exc)
+                self.metrics.add("otelcol_exporter_send_failed_spans", spans)
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), backoff * random.uniform(0.5, 1.5))
+                backoff = min(backoff * 2, 30.0)
+                continue
+            if self.failing_since is not None:
+                log.info("Kafka is back after %.1fs", loop.time() - self.failing_since)
+                self.failing_since = None
+            backoff = 0.1
+            self.position = frames[-1].end
+            after = self.spool.read(self.position, 1)
+            self.spool.commit(self.position, after[0].appended_at if after else None)
+            self.metrics.add("otelcol_exporter_sent_spans", spans)
+
+    def kick(self) -> None:
+        """Cut a backoff short (for example when the operator knows Kafka is back)."""
+        self._wake.set()
+
+    async def drain(self, timeout: float) -> bool:
+        """Send until the spool is empty or `timeout` passes; return True if it emptied."""
+        self._finish.set()
+        self.kick()
+        if self._task is None:
+            return self.spool.end == self.spool.committed
+        try:
+            await asyncio.wait_for(asyncio.shield(self._task), timeout)
+        except TimeoutError:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            log.warning("shutdown deadline: %d bytes stay in the spool for the next start", self.spool.size_bytes)
+            return False
+        return True

@@ -1,0 +1,223 @@
+"""Turning one export request into the Kafka records of one exporter, within Kafka's size limit.
+
+`helicone_json` maps spans with semconv into Helicone log records (the record contract); a span that
+cannot be mapped goes, as itself (`otlp_proto`), to the dead-letter topic with the error in a header.
+`otlp_proto` / `otlp_json` forward the spans themselves, one `ExportTraceServiceRequest` per trace (per
+span when a trace is too large), readable by the OpenTelemetry Collector's Kafka receiver.
+
+Nothing is dropped for its size: the largest string values of an oversized record are cut, with a
+marker that says how much was cut, and the record carries a `helicone-truncated` header.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from helicone_otel.semconv import MapOptions, map_request
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue
+from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
+
+from helicone_otel.otlp_json import request_to_dict
+
+from .config import ExporterConfig
+
+TRUNCATION_MARKER = "…[truncated {n} bytes by helicone-otel]"
+# Room left under max_message_bytes for the record's key, headers and Kafka's own framing.
+_OVERHEAD = 1024
+
+
+@dataclass(frozen=True, slots=True)
+class KafkaRecord:
+    topic: str
+    key: bytes | None
+    value: bytes
+    headers: tuple[tuple[str, bytes], ...] = ()
+    exporter: str = "kafka"  # which configured exporter (cluster, producer settings) sends it
+
+
+@dataclass
+class Encoded:
+    records: list[KafkaRecord] = field(default_factory=list)
+    spans: int = 0
+    mapping_failures: int = 0
+    truncated: int = 0
+
+
+def encode(
+    request: ExportTraceServiceRequest, exporter: ExporterConfig, options: MapOptions, api_key: str | None = None
+) -> Encoded:
+    if exporter.encoding == "helicone_json":
+        return _helicone(request, exporter, options, api_key)
+    return _otlp(request, exporter, api_key)
+
+
+def _auth_header(exporter: ExporterConfig, api_key: str | None) -> tuple[tuple[str, bytes], ...]:
+    return (("helicone-auth", api_key.encode()),) if api_key and exporter.pass_api_keys else ()
+
+
+def _helicone(
+    request: ExportTraceServiceRequest, exporter: ExporterConfig, options: MapOptions, api_key: str | None
+) -> Encoded:
+    result = map_request(request, options)
+    out = Encoded(spans=result.spans, mapping_failures=len(result.failures))
+    auth = _auth_header(exporter, api_key)
+    limit = exporter.max_message_bytes - _OVERHEAD
+    for record in result.records:
+        value = record.value
+        data = record.json_bytes()
+        headers = tuple(record.headers()) + auth
+        if len(data) > limit:
+            value, data = _truncate_json(value, limit)
+            headers += (("helicone-truncated", b"true"),)
+            out.truncated += 1
+        key = record.trace_id if exporter.key_by == "trace_id" else record.id
+        out.records.append(KafkaRecord(exporter.topic, key.encode(), data, headers, exporter.name))
+    if result.failures:
+        failed = {(f.trace_id, f.span_id): f.error for f in result.failures}
+        for sub, trace_id, span_id in _single_spans(request, failed):
+            headers = (
+                ("content-type", b"application/x-protobuf"),
+                ("trace-id", trace_id.encode()),
+                ("span-id", span_id.encode()),
+                ("error", failed[trace_id, span_id][:1000].encode()),
+                *auth,
+            )
+            data, cut = _fit_otlp(sub, limit)
+            if cut:
+                headers += (("helicone-truncated", b"true"),)
+                out.truncated += 1
+            out.records.append(KafkaRecord(exporter.dead_letter_topic, trace_id.encode(), data, headers, exporter.name))
+    return out
+
+
+def _single_spans(
+    request: ExportTraceServiceRequest, wanted: dict[tuple[str, str], str]
+) -> Iterator[tuple[ExportTraceServiceRequest, str, str]]:
+    for rs in request.resource_spans:
+        for ss in rs.scope_spans:
+            for span in ss.spans:
+                ids = (span.trace_id.hex(), span.span_id.hex())
+                if ids in wanted:
+                    yield _wrap(rs, ss, [span]), ids[0], ids[1]
+
+
+def _wrap(rs: ResourceSpans, ss: ScopeSpans, spans: list[Span]) -> ExportTraceServiceRequest:
+    out = ExportTraceServiceRequest()
+    new_rs = out.resource_spans.add(resource=rs.resource, schema_url=rs.schema_url)
+    new_ss = new_rs.scope_spans.add(scope=ss.scope, schema_url=ss.schema_url)
+    new_ss.spans.extend(spans)
+    return out
+
+
+def _by_trace(request: ExportTraceServiceRequest) -> dict[bytes, ExportTraceServiceRequest]:
+    """One request per trace id, keeping each span's resource and scope."""
+    out: dict[bytes, ExportTraceServiceRequest] = {}
+    for rs in request.resource_spans:
+        for ss in rs.scope_spans:
+            groups: dict[bytes, list[Span]] = {}
+            for span in ss.spans:
+                groups.setdefault(span.trace_id, []).append(span)
+            for trace_id, spans in groups.items():
+                target = out.get(trace_id)
+                if target is None:
+                    out[trace_id] = _wrap(rs, ss, spans)
+                else:
+                    target.MergeFrom(_wrap(rs, ss, spans))
+    return out
+
+
+def _serialize(request: ExportTraceServiceRequest, encoding: str) -> bytes:
+    if encoding == "otlp_json":
+        return json.dumps(request_to_dict(request), separators=(",", ":")).encode()
+    return request.SerializeToString()
+
+
+def _otlp(request: ExportTraceServiceRequest, exporter: ExporterConfig, api_key: str | None) -> Encoded:
+    out = Encoded()
+    limit = exporter.max_message_bytes - _OVERHEAD
+    content_type = b"application/json" if exporter.encoding == "otlp_json" else b"application/x-protobuf"
+    auth = _auth_header(exporter, api_key)
+    for trace_id, sub in _by_trace(request).items():
+        out.spans += sum(len(ss.spans) for rs in sub.resource_spans for ss in rs.scope_spans)
+        parts = [sub]
+        if len(_serialize(sub, exporter.encoding)) > limit:
+            parts = [_wrap(rs, ss, [s]) for rs in sub.resource_spans for ss in rs.scope_spans for s in ss.spans]
+        for part in parts:
+            headers = (("content-type", content_type), ("trace-id", trace_id.hex().encode()), *auth)
+            data = _serialize(part, exporter.encoding)
+            if len(data) > limit:
+                part_bytes, _ = _fit_otlp(part, limit)
+                fitted = ExportTraceServiceRequest.FromString(part_bytes)
+                data = _serialize(fitted, exporter.encoding)
+                headers += (("helicone-truncated", b"true"),)
+                out.truncated += 1
+            out.records.append(KafkaRecord(exporter.topic, trace_id.hex().encode(), data, headers, exporter.name))
+    return out
+
+
+# --- truncation -------------------------------------------------------------------------------------
+
+
+def _cut(text: str, excess: int) -> str:
+    keep = max(len(text) - excess - 64, 0)
+    return text[:keep] + TRUNCATION_MARKER.format(n=len(text.encode()) - len(text[:keep].encode()))
+
+
+def _string_slots(node: Any, out: list[tuple[int, Any, Any]]) -> None:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if isinstance(value, str):
+                out.append((len(value), node, key))
+            else:
+                _string_slots(value, out)
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            if isinstance(value, str):
+                out.append((len(value), node, index))
+            else:
+                _string_slots(value, out)
+
+
+def _truncate_json(value: dict[str, Any], limit: int) -> tuple[dict[str, Any], bytes]:
+    """Cut the largest strings of the request and response bodies until the record fits."""
+    value = json.loads(json.dumps(value))  # work on a copy
+    for _ in range(64):
+        data = json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+        if len(data) <= limit:
+            return value, data
+        slots: list[tuple[int, Any, Any]] = []
+        _string_slots(value["providerRequest"]["json"], slots)
+        _string_slots(value["providerResponse"]["json"], slots)
+        if not slots:
+            break
+        _, container, key = max(slots, key=lambda s: s[0])
+        container[key] = _cut(container[key], len(data) - limit)
+    raise ValueError(f"record {value.get('id')} cannot be cut below {limit} bytes")
+
+
+def _fit_otlp(request: ExportTraceServiceRequest, limit: int) -> tuple[bytes, bool]:
+    """Serialize; if over `limit`, cut the largest string attribute values (span and events) to fit."""
+    data = request.SerializeToString()
+    if len(data) <= limit:
+        return data, False
+    request = ExportTraceServiceRequest.FromString(data)
+    for _ in range(64):
+        values: list[AnyValue] = []
+        for rs in request.resource_spans:
+            for ss in rs.scope_spans:
+                for span in ss.spans:
+                    values.extend(kv.value for kv in span.attributes if kv.value.HasField("string_value"))
+                    for event in span.events:
+                        values.extend(kv.value for kv in event.attributes if kv.value.HasField("string_value"))
+        if not values:
+            break
+        largest = max(values, key=lambda v: len(v.string_value))
+        largest.string_value = _cut(largest.string_value, len(data) - limit)
+        data = request.SerializeToString()
+        if len(data) <= limit:
+            return data, True
+    raise ValueError(f"spans cannot be cut below {limit} bytes")

@@ -1,0 +1,162 @@
+"""Producing records to Kafka: one aiokafka producer per configured exporter, and the error split.
+
+Defaults a careful operator would pick: idempotent producer (acks=all), compression on, a short
+linger. A record the broker can never take (too large, invalid topic) is a permanent error and goes
+to its exporter's dead-letter topic with the error in a header; every other failure is transient and
+the whole batch is retried by the caller (duplicates are allowed, losses are not).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import (
+    InvalidTopicError,
+    KafkaError,
+    MessageSizeTooLargeError,
+    RecordTooLargeError,
+    UnsupportedForMessageFormatError,
+)
+from aiokafka.helpers import create_ssl_context
+
+from .config import ExporterConfig
+from .encoding import KafkaRecord
+from .metrics import Metrics
+
+log = logging.getLogger(__name__)
+PERMANENT = (MessageSizeTooLargeError, RecordTooLargeError, InvalidTopicError, UnsupportedForMessageFormatError)
+
+
+class KafkaUnavailable(Exception):
+    """Kafka did not take the batch (unreachable, slow, leader moving); retry the whole batch later."""
+
+
+def make_producer(cfg: ExporterConfig) -> AIOKafkaProducer:
+    ssl_context = None
+    if cfg.tls is not None:
+        ssl_context = create_ssl_context(cafile=cfg.tls.ca_file, certfile=cfg.tls.cert_file, keyfile=cfg.tls.key_file)
+    protocol = {(False, False): "PLAINTEXT", (False, True): "SSL", (True, False): "SASL_PLAINTEXT"}.get(
+        (cfg.sasl is not None, cfg.tls is not None), "SASL_SSL"
+    )
+    return AIOKafkaProducer(
+        bootstrap_servers=list(cfg.brokers),
+        client_id="helicone-otel",
+        enable_idempotence=True,
+        acks="all",
+        compression_type=None if cfg.producer.compression == "none" else cfg.producer.compression,
+        linger_ms=cfg.producer.linger_ms,
+        max_batch_size=cfg.producer.max_batch_bytes,
+        max_request_size=cfg.max_message_bytes + 64 * 1024,
+        request_timeout_ms=int(cfg.producer.request_timeout * 1000),
+        security_protocol=protocol,
+        ssl_context=ssl_context,
+        sasl_mechanism=cfg.sasl.mechanism if cfg.sasl else "PLAIN",
+        sasl_plain_username=cfg.sasl.username if cfg.sasl else None,
+        sasl_plain_password=cfg.sasl.password if cfg.sasl else None,
+    )
+
+
+class KafkaSender:
+    """Sends batches of records to their exporters' clusters and waits for every acknowledgement."""
+
+    def __init__(self, exporters: Sequence[ExporterConfig], metrics: Metrics, timeout: float = 30.0) -> None:
+        self._configs = {e.name: e for e in exporters}
+        self._producers: dict[str, AIOKafkaProducer] = {}
+        self._lock = asyncio.Lock()
+        self._metrics = metrics
+        self.timeout = timeout
+        metrics.set("helicone_otel_kafka_up", 0)
+
+    async def _producer(self, name: str) -> AIOKafkaProducer:
+        producer = self._producers.get(name)
+        if producer is not None:
+            return producer
+        async with self._lock:
+            if name not in self._producers:
+                producer = make_producer(self._configs[name])
+                try:
+                    await asyncio.wait_for(producer.start(), self.timeout)
+                except (KafkaError, OSError, TimeoutError) as exc:
+                    await _quietly_stop(producer)
+                    raise KafkaUnavailable(f"cannot connect to Kafka ({name}): {exc!r}") from exc
+                log.info("connected to Kafka for exporter %s at %s", name, ",".join(self._configs[name].brokers))
+                self._producers[name] = producer
+            return self._producers[name]
+
+    async def deliver(self, records: Sequence[KafkaRecord]) -> int:
+        """Produce `records` and wait for all acknowledgements; return how many were dead-lettered.
+
+        Raises KafkaUnavailable when any record failed transiently (the caller retries the batch)."""
+        started = time.monotonic()
+        try:
+            results = await asyncio.wait_for(self._send_all(records), self.timeout)
+        except TimeoutError as exc:
+            self._metrics.set("helicone_otel_kafka_up", 0)
+            raise KafkaUnavailable(f"Kafka did not acknowledge {len(records)} records within {self.timeout}s") from exc
+        permanent = [(r, e) for r, e in zip(records, results, strict=True) if isinstance(e, PERMANENT)]
+        transient = [e for e in results if isinstance(e, BaseException) and not isinstance(e, PERMANENT)]
+        if transient:
+            self._metrics.set("helicone_otel_kafka_up", 0)
+            raise KafkaUnavailable(f"{len(transient)} of {len(records)} records failed: {transient[0]!r}")
+        self._metrics.set("helicone_otel_kafka_up", 1)
+        self._metrics.observe("helicone_otel_produce_latency_seconds", time.monotonic() - started)
+        self._metrics.add("helicone_otel_records_produced", len(records) - len(permanent))
+        for record, error in permanent:
+            await self._dead_letter(record, error)
+        return len(permanent)
+
+    async def _send_all(self, records: Sequence[KafkaRecord]) -> list[BaseException | None]:
+        futures: list[asyncio.Future[object] | BaseException] = []
+        for r in records:
+            try:
+                producer = await self._producer(r.exporter)
+                futures.append(await producer.send(r.topic, r.value, key=r.key, headers=list(r.headers)))
+            except (KafkaError, KafkaUnavailable, OSError) as exc:
+                futures.append(exc)
+        results: list[BaseException | None] = []
+        for f in futures:
+            if isinstance(f, BaseException):
+                results.append(f)
+                continue
+            try:
+                await f
+                results.append(None)
+            except (KafkaError, OSError) as exc:
+                results.append(exc)
+        return results
+
+    async def _dead_letter(self, record: KafkaRecord, error: BaseException) -> None:
+        cfg = self._configs[record.exporter]
+        reason = f"{type(error).__name__}: {error}"[:1000]
+        if record.topic == cfg.dead_letter_topic:
+            log.error("dropping a record the dead-letter topic %s cannot take either: %s", record.topic, reason)
+            self._metrics.add("helicone_otel_records_dropped", exporter=cfg.name)
+            return
+        # The value is what the broker refused: keep its identity, not its bulk.
+        value = record.value if len(record.value) <= cfg.max_message_bytes // 2 else b""
+        dlq = KafkaRecord(
+            cfg.dead_letter_topic, record.key, value,
+            (*record.headers, ("error", reason.encode()), ("original-topic", record.topic.encode()),
+             ("original-size", str(len(record.value)).encode())),
+            record.exporter,
+        )  # fmt: skip
+        log.warning("record for %s sent to %s: %s", record.topic, cfg.dead_letter_topic, reason)
+        self._metrics.add("helicone_otel_records_dead_lettered", exporter=cfg.name)
+        await self.deliver([dlq])
+
+    async def stop(self, timeout: float = 5.0) -> None:
+        for producer in self._producers.values():
+            await _quietly_stop(producer, timeout)
+        self._producers.clear()
+
+
+async def _quietly_stop(producer: AIOKafkaProducer, timeout: float = 5.0) -> None:
+    """Stop a producer without hanging when Kafka is gone (aiokafka's stop() flushes first)."""
+    try:
+        await asyncio.wait_for(producer.stop(), timeout)
+    except (TimeoutError, KafkaError, OSError) as exc:
+        log.warning("Kafka producer did not stop cleanly within %ss: %r", timeout, exc)
