@@ -98,6 +98,8 @@ async def serve(config: CollectorConfig, stop: asyncio.Event | None = None, drai
 
 
 def _signal_event() -> asyncio.Event:
+    # A write past a file-size limit must fail with EFBIG (and be answered 503), not kill the process.
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     event = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

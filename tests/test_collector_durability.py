@@ -1,0 +1,188 @@
+"""Nothing acknowledged is lost: Kafka stopped and restarted mid-stream, the collector killed with
+SIGKILL and restarted, SIGTERM while Kafka is down. Every span the collector answered 200 for must
+reach Kafka as a record (duplicates allowed: record ids are deterministic)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import resource
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from conftest import create_topic
+from helicone_otel.semconv import record_id
+from helpers import read_topic, run_collector, start_collector, stop_collector
+from localkafka import LocalKafka
+
+SPANS_PER_REQUEST = 10
+
+
+def llm_span(trace: str, span: str) -> dict:
+    return {
+        "traceId": trace,
+        "spanId": span,
+        "name": "openai.chat",
+        "startTimeUnixNano": str(time.time_ns()),
+        "endTimeUnixNano": str(time.time_ns() + 1000),
+        "attributes": [
+            {"key": "gen_ai.operation.name", "value": {"stringValue": "chat"}},
+            {"key": "gen_ai.provider.name", "value": {"stringValue": "openai"}},
+            {"key": "gen_ai.request.model", "value": {"stringValue": "gpt-4o-mini"}},
+        ],
+    }
+
+
+class Sender:
+    """Posts batches of LLM spans; remembers exactly which spans the collector acknowledged."""
+
+    def __init__(self) -> None:
+        self.acked: set[str] = set()
+        self.refused = 0
+        self.n = 0
+
+    def post(self, url: str) -> bool:
+        spans = []
+        for _ in range(SPANS_PER_REQUEST):
+            self.n += 1
+            spans.append(llm_span(f"{self.n:032x}", f"{self.n:016x}"))
+        try:
+            reply = httpx.post(url, json={"resourceSpans": [{"scopeSpans": [{"spans": spans}]}]}, timeout=15)
+        except httpx.HTTPError:
+            self.refused += len(spans)
+            return False
+        if reply.status_code != 200:
+            self.refused += len(spans)
+            return False
+        self.acked.update(record_id(s["traceId"], s["spanId"]) for s in spans)
+        return True
+
+
+def ids_in(kafka: LocalKafka, topic: str, at_least: int, timeout: float = 90) -> set[str]:
+    records = asyncio.run(read_topic(kafka.bootstrap_servers, topic, at_least, timeout=timeout))
+    return {json.loads(value)["id"] for _, value, _ in records}
+
+
+@pytest.fixture
+def own_kafka(tmp_path: Path):
+    """A broker this test may stop and restart (with its data) without disturbing the others."""
+    broker = LocalKafka(workdir=tmp_path / "kafka")
+    broker.start()
+    try:
+        yield broker
+    finally:
+        broker.stop()
+
+
+def test_kafka_stopped_mid_stream_then_restarted(own_kafka: LocalKafka, tmp_path: Path) -> None:
+    topic = "durable"
+    asyncio.run(create_topic(own_kafka.bootstrap_servers, topic))
+    sender = Sender()
+    with run_collector(tmp_path, own_kafka.bootstrap_servers, topic) as c:
+        for _ in range(20):
+            assert sender.post(c.http_url)
+        own_kafka.stop(keep_data=True)
+        for _ in range(30):  # Kafka is down: the spool takes them
+            assert sender.post(c.http_url)
+        assert c.metric("helicone_otel_spool_bytes") > 0
+        own_kafka.start()
+        for _ in range(20):
+            assert sender.post(c.http_url)
+        got = ids_in(own_kafka, topic, len(sender.acked))
+        assert sender.acked <= got
+        deadline = time.monotonic() + 30
+        while c.metric("helicone_otel_spool_bytes") > 0 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert c.metric("helicone_otel_spool_bytes") == 0
+        assert c.metric("otelcol_receiver_accepted_spans") == len(sender.acked) == 700
+
+
+def test_collector_sigkill_mid_stream_then_restart(kafka: LocalKafka, topic: str, tmp_path: Path) -> None:
+    sender = Sender()
+    with run_collector(tmp_path, kafka.bootstrap_servers, topic) as c:
+        config = tmp_path / "otel-config.yaml"
+        ports = (c.grpc_port, c.http_port, c.health_port, c.metrics_port)
+        stream = subprocess.Popen(  # a second client keeps posting while the collector dies
+            [sys.executable, "-c", _POSTER, c.http_url, str(tmp_path / "acked.txt")],
+        )
+        for _ in range(15):
+            sender.post(c.http_url)
+        c.proc.send_signal(signal.SIGKILL)
+        c.proc.wait()
+        stream.wait(60)
+    restarted = start_collector(config, ports, tmp_path / "collector2.log")
+    try:
+        acked = sender.acked | set((tmp_path / "acked.txt").read_text().split())
+        assert len(acked) >= 150
+        got = ids_in(kafka, topic, len(acked))
+        assert acked <= got, f"{len(acked - got)} acknowledged records lost"
+    finally:
+        stop_collector(restarted)
+
+
+_POSTER = """
+import sys, time, httpx
+url, out = sys.argv[1], sys.argv[2]
+sys.path.insert(0, "tests")
+from test_collector_durability import llm_span
+from helicone_otel.semconv import record_id
+with open(out, "w") as f:
+    for i in range(10**6, 10**6 + 400):
+        spans = [llm_span(f"{i:032x}", f"{i * 10 + j:016x}") for j in range(5)]
+        try:
+            r = httpx.post(url, json={"resourceSpans": [{"scopeSpans": [{"spans": spans}]}]}, timeout=5)
+        except httpx.HTTPError:
+            break
+        if r.status_code == 200:
+            f.write("\\n".join(record_id(s["traceId"], s["spanId"]) for s in spans) + "\\n")
+            f.flush()
+"""
+
+
+def test_sigterm_with_kafka_down_exits_0_in_time_and_delivers_on_next_start(
+    own_kafka: LocalKafka, tmp_path: Path
+) -> None:
+    topic = "later"
+    asyncio.run(create_topic(own_kafka.bootstrap_servers, topic))
+    sender = Sender()
+    own_kafka.stop(keep_data=True)
+    with run_collector(tmp_path, own_kafka.bootstrap_servers, topic) as c:
+        for _ in range(10):
+            assert sender.post(c.http_url)
+        started = time.monotonic()
+        assert stop_collector(c) == 0
+        assert time.monotonic() - started < 25  # drain deadline 10 s + producer stop, never a hang
+        ports = (c.grpc_port, c.http_port, c.health_port, c.metrics_port)
+    spool_files = list((tmp_path / "spool").glob("*.seg"))
+    assert spool_files and sum(f.stat().st_size for f in spool_files) > 0
+    own_kafka.start()
+    again = start_collector(tmp_path / "otel-config.yaml", ports, tmp_path / "collector2.log")
+    try:
+        assert sender.acked <= ids_in(own_kafka, topic, len(sender.acked))
+    finally:
+        assert stop_collector(again) == 0
+
+
+def test_unwritable_spool_answers_503_and_keeps_serving(kafka: LocalKafka, topic: str, tmp_path: Path) -> None:
+    """A write error (here: the file size limit, as a full disk would) refuses the request; nothing
+    half-written is left behind, and the collector keeps serving once writes succeed again."""
+    sender = Sender()
+    with run_collector(tmp_path, kafka.bootstrap_servers, topic) as c:
+        assert sender.post(c.http_url)
+        segment = next((tmp_path / "spool").glob("*.seg"))
+        limit = segment.stat().st_size + 100
+        resource.prlimit(c.proc.pid, resource.RLIMIT_FSIZE, (limit, resource.RLIM_INFINITY))  # soft limit only
+        refused = 0
+        for _ in range(5):
+            if not sender.post(c.http_url):
+                refused += 1
+        assert refused >= 1
+        assert c.proc.poll() is None  # still running
+        resource.prlimit(c.proc.pid, resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+        assert sender.post(c.http_url)
+        assert sender.acked <= ids_in(kafka, topic, len(sender.acked))
