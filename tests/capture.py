@@ -44,12 +44,25 @@ MESSAGES: Any = [
 
 
 class Collect(SpanExporter):
+    """Keeps every span; with `CAPTURE_OTLP_ENDPOINT` set, also exports them with the stock OTLP
+    exporter (`CAPTURE_OTLP_PROTOCOL` grpc or http/protobuf), as an app pointed at a collector would."""
+
     def __init__(self) -> None:
         self.spans: list[ReadableSpan] = []
+        self.otlp: SpanExporter | None = None
+        endpoint = os.environ.get("CAPTURE_OTLP_ENDPOINT")
+        if endpoint and os.environ.get("CAPTURE_OTLP_PROTOCOL") == "grpc":
+            from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as Grpc
+
+            self.otlp = Grpc(endpoint=endpoint, insecure=True)
+        elif endpoint:
+            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as Http
+
+            self.otlp = Http(endpoint=endpoint)
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         self.spans.extend(spans)
-        return SpanExportResult.SUCCESS
+        return self.otlp.export(spans) if self.otlp else SpanExportResult.SUCCESS
 
     def shutdown(self) -> None:
         pass
@@ -152,7 +165,11 @@ def setup(kind: str, collect: Collect) -> Callable[[str, Callable[[], Any]], Non
         from traceloop.sdk import Traceloop
         from traceloop.sdk.decorators import workflow
 
-        Traceloop.init(app_name="capture-app", exporter=collect, disable_batch=True, telemetry_enabled=False)
+        # Through a collector, spans travel in batches as a real app sends them (one batch here:
+        # OTEL_BSP_SCHEDULE_DELAY is set long by the test, so the flush at exit sends them all).
+        Traceloop.init(
+            app_name="capture-app", exporter=collect, disable_batch=collect.otlp is None, telemetry_enabled=False
+        )
 
         def run(name: str, fn: Callable[[], Any]) -> None:
             Traceloop.set_association_properties(
@@ -207,6 +224,8 @@ def main() -> None:
     provider = trace.get_tracer_provider()
     if hasattr(provider, "force_flush"):
         provider.force_flush()
+    if collect.otlp is not None:
+        collect.otlp.shutdown()
     (out / "spans.pb").write_bytes(encode_spans(collect.spans).SerializeToString())
     (out / "served.json").write_text(json.dumps(fake.served, indent=1))
 
