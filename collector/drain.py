@@ -15,7 +15,7 @@ import random
 
 from .metrics import Metrics
 from .producer import KafkaSender, KafkaUnavailable
-from .spool import Spool
+from .spool import Spool, SpoolCorrupt
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,14 @@ class SpoolDrain:
         backoff = 0.1
         loop = asyncio.get_running_loop()
         while True:
-            frames = self.spool.read(self.position, self.batch_bytes)
+            try:
+                frames = self.spool.read(self.position, self.batch_bytes)
+            except SpoolCorrupt as exc:  # never silently skipped: stay unready and say why
+                if self.failing_since is None:
+                    self.failing_since = loop.time()
+                log.error("cannot read the spool: %s", exc)
+                await asyncio.sleep(30)
+                continue
             if not frames:
                 if self._finish.is_set():
                     return

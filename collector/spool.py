@@ -150,8 +150,15 @@ class Spool:
         while pos + _FRAME.size <= len(data):
             length, crc = _FRAME.unpack_from(data, pos)
             end = pos + _FRAME.size + length
-            if length > MAX_FRAME_BYTES or end > len(data) or zlib.crc32(data[pos + _FRAME.size : end]) != crc:
-                break
+            if length > MAX_FRAME_BYTES or end > len(data):
+                break  # an append the crash cut short
+            if zlib.crc32(data[pos + _FRAME.size : end]) != crc:
+                if end == len(data):
+                    break  # the last append, written but not fully synced
+                raise SpoolCorrupt(
+                    f"{path}: bad frame at {pos} with {len(data) - end} bytes of frames after it; "
+                    "move the file aside to start without it"
+                )
             pos = end
         if pos < len(data):
             with open(path, "r+b") as f:

@@ -19,7 +19,13 @@ def _collector(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"helicone-otel collector: invalid configuration: {exc}", file=sys.stderr)
         return 2
-    asyncio.run(serve(config))
+    from helicone_otel.collector.spool import SpoolCorrupt
+
+    try:
+        asyncio.run(serve(config))
+    except (SpoolCorrupt, OSError) as exc:
+        print(f"helicone-otel collector: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

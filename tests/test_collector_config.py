@@ -1,0 +1,81 @@
+"""Configuration: the shipped file is valid, substitution works, and every bad file under
+testdata/ is refused with an error that names the key."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import ROOT
+from helicone_otel.collector import ConfigError, load_config
+
+TESTDATA = Path(__file__).parent / "testdata"
+BAD = {
+    "bad-protocol-typo.yaml": "receivers.otlp.protocols.grcp: unknown key",
+    "bad-endpoint.yaml": "receivers.otlp.protocols.http.endpoint: expected host:port",
+    "bad-encoding.yaml": "exporters.kafka.encoding: 'avro' is not one of",
+    "bad-size.yaml": "extensions.file_storage.max_bytes: expected a size",
+    "bad-pipeline-exporter.yaml": "'kafka/missing' is not defined under exporters",
+    "bad-redact-pattern.yaml": "processors.helicone.redact_patterns",
+    "bad-env.yaml": "HELICONE_OTEL_UNSET_VAR is not set",
+    "bad-tls-file.yaml": "receivers.otlp.protocols.http.tls.cert_file: no such file",
+    "bad-yaml.yaml": "not valid YAML",
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD))
+def test_bad_config_names_the_key(name: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_config(TESTDATA / name, environ={})
+    assert BAD[name] in str(err.value)
+
+
+def test_every_bad_file_is_covered() -> None:
+    assert sorted(p.name for p in TESTDATA.glob("bad-*.yaml")) == sorted(BAD)
+
+
+def test_the_command_refuses_a_bad_config_with_exit_2() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "helicone_otel.cli", "collector", "--config", str(TESTDATA / "bad-encoding.yaml")],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 2
+    assert "exporters.kafka.encoding" in proc.stderr
+
+
+def test_shipped_config_is_valid_with_its_defaults() -> None:
+    config = load_config(ROOT / "otel-config.yaml", environ={})
+    assert (config.receiver.grpc_endpoint, config.receiver.http_endpoint) == ("127.0.0.1:4317", "127.0.0.1:4318")
+    [exporter] = config.exporters
+    assert (exporter.topic, exporter.encoding, exporter.dead_letter_topic) == (
+        "helicone-llm-logs", "helicone_json", "helicone-llm-logs-dlq",
+    )  # fmt: skip
+    assert exporter.max_message_bytes == 1_000_000 and exporter.pass_api_keys
+    assert config.spool is not None and config.spool.fsync == "always" and config.spool.max_bytes == 1024**3
+    assert config.pipelines[0].options.resource_properties == ("service.name",)
+    assert (config.health_endpoint, config.metrics_endpoint) == ("127.0.0.1:13133", "127.0.0.1:8888")
+
+
+def test_env_substitution_sizes_durations_and_two_exporters(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text(
+        """
+receivers: {otlp: {protocols: {grpc: {endpoint: '${env:G:-127.0.0.1:1234}'}}, max_request_bytes: 8MiB}}
+exporters:
+  kafka: {brokers: '${env:B}', topic: '${env:T:-logs}', producer: {request_timeout: 1500ms}}
+  kafka/raw: {brokers: [a:1], topic: spans, encoding: otlp_proto, partition_by: trace_id}
+service:
+  pipelines:
+    traces: {receivers: [otlp], exporters: [kafka, kafka/raw]}
+"""
+    )
+    config = load_config(path, environ={"B": "a:1,b:2"})
+    assert config.receiver.grpc_endpoint == "127.0.0.1:1234" and config.receiver.http_endpoint is None
+    assert config.receiver.max_request_bytes == 8 * 1024 * 1024
+    main, raw = config.exporters
+    assert (main.brokers, main.topic, main.dead_letter_topic) == (("a:1", "b:2"), "logs", "logs-dlq")
+    assert main.producer.request_timeout == 1.5
+    assert (raw.name, raw.encoding, raw.key_by) == ("kafka/raw", "otlp_proto", "trace_id")
+    assert config.spool is None  # no file_storage: acknowledged once Kafka acknowledged

@@ -1,0 +1,104 @@
+"""Encodings and size limits: nothing is dropped for its size, nothing unmappable is dropped."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from helicone_otel.collector.config import ExporterConfig
+from helicone_otel.collector.encoding import encode
+from helicone_otel.semconv import MapOptions
+from helicone_otel.semconv import mapper as mapper_module
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from otlp_builder import request, span
+
+from helicone_otel.otlp_json import parse_request
+
+CHAT = {
+    "gen_ai.operation.name": "chat",
+    "gen_ai.provider.name": "openai",
+    "gen_ai.request.model": "gpt-4o",
+    "gen_ai.usage.input_tokens": 10,
+}
+
+
+def big_chat(size: int) -> dict:
+    text = "tool output " * (size // 12)
+    messages = [{"role": "tool", "parts": [{"type": "tool_call_response", "id": "c1", "response": text}]}]
+    return {**CHAT, "gen_ai.input.messages": json.dumps(messages)}
+
+
+def test_oversized_record_is_cut_to_fit_with_a_marker() -> None:
+    exporter = ExporterConfig(max_message_bytes=100_000)
+    encoded = encode(request(span("chat", big_chat(3_000_000))), exporter, MapOptions())
+    [record] = encoded.records
+    assert encoded.truncated == 1
+    assert len(record.value) <= 100_000
+    assert ("helicone-truncated", b"true") in record.headers
+    body = json.loads(record.value)
+    content = body["providerRequest"]["json"]["messages"][0]["content"]
+    assert content.startswith("tool output tool output")
+    assert content.endswith("bytes by helicone-otel]")
+    assert body["providerResponse"]["json"]["usage"]["prompt_tokens"] == 10  # what counts for cost survives
+
+
+def test_otlp_proto_one_record_per_trace_split_by_span_and_cut_when_needed() -> None:
+    t1, t2 = "1" * 32, "2" * 32
+    req = request(
+        span("a", CHAT, trace_id=t1),
+        span("b", CHAT, trace_id=t1),
+        span("c", CHAT, trace_id=t2),
+        span("huge", big_chat(400_000), trace_id=t2),
+    )
+    exporter = ExporterConfig(encoding="otlp_proto", topic="spans", max_message_bytes=200_000)
+    encoded = encode(req, exporter, MapOptions())
+    by_key: dict[bytes, list[ExportTraceServiceRequest]] = {}
+    for r in encoded.records:
+        assert r.topic == "spans" and len(r.value) <= 200_000
+        by_key.setdefault(r.key or b"", []).append(ExportTraceServiceRequest.FromString(r.value))
+    names = {k: sorted(s.name for m in v for rs in m.resource_spans for ss in rs.scope_spans for s in ss.spans)
+             for k, v in by_key.items()}  # fmt: skip
+    assert names == {t1.encode(): ["a", "b"], t2.encode(): ["c", "huge"]}
+    assert len(by_key[t1.encode()]) == 1  # one trace, one record
+    assert len(by_key[t2.encode()]) == 2  # too large together: one record per span
+    assert encoded.truncated == 1
+    assert encoded.spans == 4
+
+
+def test_otlp_json_is_readable_as_otlp_json() -> None:
+    req = request(span("a", CHAT, trace_id="ab" * 16, span_id="cd" * 8))
+    [record] = encode(req, ExporterConfig(encoding="otlp_json"), MapOptions()).records
+    assert (("content-type", b"application/json")) in record.headers
+    decoded = parse_request(record.value)
+    assert decoded.resource_spans[0].scope_spans[0].spans[0].span_id.hex() == "cd" * 8
+
+
+def test_unmappable_span_goes_raw_to_the_dead_letter_topic(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = mapper_module.dialect_genai.read
+
+    def flaky(s):  # type: ignore[no-untyped-def]
+        if s.name == "poison":
+            raise ValueError("cannot read this")
+        return real(s)
+
+    monkeypatch.setattr(mapper_module.dialect_genai, "read", flaky)
+    good, bad = span("ok", CHAT), span("poison", CHAT)
+    encoded = encode(request(good, bad), ExporterConfig(topic="logs"), MapOptions(), api_key="sk-h")
+    assert encoded.mapping_failures == 1
+    [log_record] = [r for r in encoded.records if r.topic == "logs"]
+    [dead] = [r for r in encoded.records if r.topic == "helicone-llm-logs-dlq"]
+    headers = dict(dead.headers)
+    assert headers["error"] == b"ValueError: cannot read this"
+    assert headers["span-id"] == bad[1].span_id.hex().encode()
+    raw = ExportTraceServiceRequest.FromString(dead.value)
+    assert raw.resource_spans[0].scope_spans[0].spans[0] == bad[1]
+    assert "helicone-auth" not in dict(log_record.headers)  # pass_api_keys is off by default
+
+
+def test_keys_by_record_id_or_trace_id_and_api_key_header() -> None:
+    s = span("a", CHAT, trace_id="ab" * 16)
+    [by_id] = encode(request(s), ExporterConfig(), MapOptions()).records
+    assert by_id.key == json.loads(by_id.value)["id"].encode()
+    [by_trace] = encode(request(s), ExporterConfig(key_by="trace_id", pass_api_keys=True), MapOptions(), "k1").records
+    assert by_trace.key == b"ab" * 16
+    assert dict(by_trace.headers)["helicone-auth"] == b"k1"

@@ -1,0 +1,99 @@
+"""The write-ahead spool on its own: framing, order, commit, segment deletion, torn tails."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from helicone_otel.collector.encoding import KafkaRecord
+from helicone_otel.collector.spool import Spool, SpoolCorrupt, SpoolFull
+
+
+def records(n: int, size: int = 100, tag: str = "") -> list[KafkaRecord]:
+    return [
+        KafkaRecord("topic", f"k{tag}{i}".encode(), bytes([i % 256]) * size, (("h", b"v"),), "kafka/x")
+        for i in range(n)
+    ]
+
+
+def test_frames_round_trip_in_order_across_segments(tmp_path: Path) -> None:
+    async def main() -> list[KafkaRecord]:
+        spool = Spool(tmp_path, max_bytes=10**8, segment_bytes=4096)
+        for i in range(10):  # one by one: the segment rolls over between writes
+            await spool.append(records(3, 500, str(i)), spans=3)
+        # concurrently: one group commit (a segment may overshoot its size; it rolls on the next write)
+        await asyncio.gather(*(spool.append(records(3, 500, str(i)), spans=3) for i in range(10, 20)))
+        await spool.close()
+        return [r for f in Spool(tmp_path, 10**8, segment_bytes=4096).read(0, 10**8) for r in f.records]
+
+    got = asyncio.run(main())
+    assert [r.key for r in got] == [f"k{i}{j}".encode() for i in range(20) for j in range(3)]
+    assert got[0] == KafkaRecord("topic", b"k00", b"\x00" * 500, (("h", b"v"),), "kafka/x")
+    assert len(list(tmp_path.glob("*.seg"))) >= 3  # ~1.6 KB frames, 4 KiB segments
+
+
+def test_commit_deletes_spent_segments_and_survives_reopen(tmp_path: Path) -> None:
+    async def main() -> None:
+        spool = Spool(tmp_path, max_bytes=10**8, segment_bytes=2048)
+        for i in range(10):
+            await spool.append(records(2, 600, str(i)), spans=2)
+        frames = spool.read(spool.committed, 10**8)
+        assert len(frames) == 10
+        spool.commit(frames[6].end)
+        await spool.close()
+        reopened = Spool(tmp_path, max_bytes=10**8, segment_bytes=2048)
+        rest = reopened.read(reopened.committed, 10**8)
+        assert [f.records[0].key for f in rest] == [b"k70", b"k80", b"k90"]
+        assert reopened.size_bytes == sum(f.end - f.start for f in rest)
+        assert min(int(p.stem) for p in tmp_path.glob("*.seg")) <= frames[7].start
+        assert len(list(tmp_path.glob("*.seg"))) < 10
+
+    asyncio.run(main())
+
+
+def test_torn_tail_is_cut_and_everything_before_it_kept(tmp_path: Path) -> None:
+    async def write() -> None:
+        spool = Spool(tmp_path, max_bytes=10**8)
+        for i in range(3):
+            await spool.append(records(1, 50, str(i)), spans=1)
+        await spool.close()
+
+    asyncio.run(write())
+    segment = next(tmp_path.glob("*.seg"))
+    whole = segment.stat().st_size
+    with open(segment, "ab") as f:
+        f.write(b"\x00\x00\x10\x00partial frame of a crash")
+    spool = Spool(tmp_path, max_bytes=10**8)
+    assert spool.torn_bytes == 28
+    assert segment.stat().st_size == whole
+    assert [f.records[0].key for f in spool.read(0, 10**8)] == [b"k00", b"k10", b"k20"]
+
+
+def test_corruption_in_the_middle_is_reported_not_skipped(tmp_path: Path) -> None:
+    async def write() -> None:
+        spool = Spool(tmp_path, max_bytes=10**8)
+        for i in range(3):
+            await spool.append(records(1, 50, str(i)), spans=1)
+        await spool.close()
+
+    asyncio.run(write())
+    segment = next(tmp_path.glob("*.seg"))
+    data = bytearray(segment.read_bytes())
+    data[20] ^= 0xFF  # inside the first frame's payload
+    segment.write_bytes(bytes(data))
+    with pytest.raises(SpoolCorrupt, match="bad frame at 0"):
+        Spool(tmp_path, max_bytes=10**8)
+
+
+def test_full_spool_refuses_and_frees_after_commit(tmp_path: Path) -> None:
+    async def main() -> None:
+        spool = Spool(tmp_path, max_bytes=2000)
+        await spool.append(records(1, 1500), spans=1)
+        with pytest.raises(SpoolFull):
+            await spool.append(records(1, 1500), spans=1)
+        spool.commit(spool.end)
+        await spool.append(records(1, 1500), spans=1)
+        await spool.close()
+
+    asyncio.run(main())
