@@ -76,7 +76,7 @@ def test_otlp_json_is_readable_as_otlp_json() -> None:
 def test_unmappable_span_goes_raw_to_the_dead_letter_topic(monkeypatch: pytest.MonkeyPatch) -> None:
     real = mapper_module.dialect_genai.read
 
-    def flaky(s):  # type: ignore[no-untyped-def]
+    def flaky(s):
         if s.name == "poison":
             raise ValueError("cannot read this")
         return real(s)
