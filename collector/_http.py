@@ -70,7 +70,9 @@ def _decompress(data: bytes, encoding: str, limit: int) -> bytes:
     return out
 
 
-def create_app(handler: TraceHandler, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> Starlette:
+def create_app(
+    handler: TraceHandler, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES, read_timeout: float = 30.0
+) -> Starlette:
     """The OTLP/HTTP app: `POST /v1/traces`."""
 
     async def traces(request: Request) -> Response:
@@ -82,11 +84,12 @@ def create_app(handler: TraceHandler, max_body_bytes: int = DEFAULT_MAX_BODY_BYT
         try:
             chunks: list[bytes] = []
             size = 0
-            async for chunk in request.stream():
-                size += len(chunk)
-                if size > max_body_bytes:
-                    raise _TooLarge
-                chunks.append(chunk)
+            async with asyncio.timeout(read_timeout):  # a slow client cannot hold a request forever
+                async for chunk in request.stream():
+                    size += len(chunk)
+                    if size > max_body_bytes:
+                        raise _TooLarge
+                    chunks.append(chunk)
             encoding = request.headers.get("content-encoding", "").strip().lower()
             body = _decompress(b"".join(chunks), encoding, max_body_bytes)
             if content_type == JSON:
@@ -96,6 +99,8 @@ def create_app(handler: TraceHandler, max_body_bytes: int = DEFAULT_MAX_BODY_BYT
                 message.ParseFromString(body)
             headers = {k.lower(): v for k, v in request.headers.items()}
             result = await handler.export(message, headers, "http", len(body))
+        except TimeoutError:
+            return _error(reply_type, 408, 4, f"request body not received within {read_timeout:g}s")
         except _TooLarge:
             return _error(reply_type, 413, 8, f"request body exceeds {max_body_bytes} bytes after decompression")
         except (InvalidRequest, OtlpJsonError) as exc:

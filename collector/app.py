@@ -69,7 +69,7 @@ async def serve(config: CollectorConfig, stop: asyncio.Event | None = None, drai
             )
             log.info("OTLP/gRPC listening on %s", receiver.grpc_endpoint)
         if receiver.http_endpoint:
-            app = create_app(handler, receiver.max_request_bytes)
+            app = create_app(handler, receiver.max_request_bytes, receiver.read_timeout)
             servers.append(await start_http_server(app, receiver.http_endpoint, receiver.http_tls))
             log.info("OTLP/HTTP listening on %s", receiver.http_endpoint)
         if config.health_endpoint:

@@ -59,6 +59,7 @@ class ReceiverConfig:
     api_keys: bool = True  # read a per-request Helicone key (Helicone-Auth / Authorization) for passthrough
     max_request_bytes: int = 64 * 1024 * 1024  # after decompression
     max_inflight_bytes: int = 256 * 1024 * 1024
+    read_timeout: float = 30.0  # for an HTTP request body to arrive
 
 
 @dataclass(frozen=True)
@@ -251,7 +252,9 @@ def _tls(parent: _Section, key: str, server: bool) -> TlsConfig | None:
 
 def _receiver(root: _Section) -> ReceiverConfig:
     receivers = root.section("receivers", {"otlp"})
-    otlp = receivers.section("otlp", {"protocols", "auth", "api_keys", "max_request_bytes", "max_inflight_bytes"})
+    otlp = receivers.section(
+        "otlp", {"protocols", "auth", "api_keys", "max_request_bytes", "max_inflight_bytes", "read_timeout"}
+    )
     protocols = otlp.section("protocols", {"grpc", "http"})
     if not protocols.value:
         raise ConfigError("receivers.otlp.protocols: enable at least one of grpc, http")
@@ -277,6 +280,7 @@ def _receiver(root: _Section) -> ReceiverConfig:
         api_keys=otlp.flag("api_keys", True),
         max_request_bytes=otlp.size("max_request_bytes", ReceiverConfig.max_request_bytes),
         max_inflight_bytes=otlp.size("max_inflight_bytes", ReceiverConfig.max_inflight_bytes),
+        read_timeout=otlp.duration("read_timeout", ReceiverConfig.read_timeout),
     )
 
 

@@ -204,3 +204,22 @@ def test_ack_kafka_mode_without_spool(tmp_path: Path, kafka: LocalKafka, topic: 
     with run_collector(tmp_path, f"127.0.0.1:{free_port()}", topic, spool=False) as c:
         reply = httpx.post(c.http_url, json=doc(SPAN), timeout=30)
         assert reply.status_code == 503 and int(reply.headers["retry-after"]) >= 1
+
+
+def test_slow_client_gets_408_and_others_are_served_meanwhile(kafka: LocalKafka, topic: str, tmp_path: Path) -> None:
+    import socket
+
+    def short_timeout(text: str) -> str:
+        return text.replace("    protocols:\n", "    read_timeout: 1s\n    protocols:\n", 1)
+
+    with run_collector(tmp_path, kafka.bootstrap_servers, topic, edit=short_timeout) as c:
+        slow = socket.create_connection(("127.0.0.1", c.http_port))
+        slow.sendall(
+            b"POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\n"
+            b"Content-Length: 1000\r\n\r\n" + b"\x0a" * 10
+        )
+        assert httpx.post(c.http_url, json=doc(SPAN)).status_code == 200  # not blocked by the slow one
+        slow.settimeout(10)
+        answer = slow.recv(4096)
+        slow.close()
+        assert answer.startswith(b"HTTP/1.1 408")
