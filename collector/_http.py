@@ -140,10 +140,9 @@ def bind(endpoint: str) -> socket.socket:
 
 
 async def start_http_server(
-    app: Starlette, endpoint: str, tls: TlsConfig | None = None
+    app: Starlette, sock: socket.socket, tls: TlsConfig | None = None
 ) -> tuple[uvicorn.Server, asyncio.Task[None]]:
-    """Serve `app` on `endpoint`; return once listening (or raise OSError)."""
-    sock = bind(endpoint)
+    """Serve `app` on a bound socket (see `bind`); return once it is serving."""
     config = uvicorn.Config(
         app,
         log_level="warning",
@@ -157,6 +156,6 @@ async def start_http_server(
     while not server.started:
         if task.done():
             task.result()
-            raise OSError(f"cannot listen for OTLP/HTTP on {endpoint}")
+            raise OSError(f"cannot serve HTTP on {sock.getsockname()}")
         await asyncio.sleep(0.02)
     return server, task

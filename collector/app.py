@@ -1,21 +1,33 @@
-"""Runs the collector: both OTLP transports around one handler, the spool and its drain behind it.
+"""Runs one collector process: both OTLP transports around one handler, the spool and its drain.
+
+A process is either the whole collector (`service.workers: 1`) or worker `index` of `count`
+(supervised by `workers.py`): workers share the OTLP ports through SO_REUSEPORT, each owns the spool
+directory `worker-<index>` and also drains what earlier runs with more workers left behind, and
+serves its metrics and readiness on an internal loopback port for the supervisor to aggregate.
 
 Shutdown order (SIGTERM/SIGINT): stop accepting (close the listeners, letting in-flight requests
-finish), drain the spool to Kafka until it is empty or the deadline passes (the rest stays on disk
-for the next start), close the spool, stop the producers (bounded, so a dead Kafka cannot hang us).
+finish), drain the spools to Kafka until empty or the deadline passes (the rest stays on disk for the
+next start), close the spools, stop the producers (bounded, so a dead Kafka cannot hang us).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import signal
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
+import uvicorn
+from starlette.applications import Starlette
+from starlette.routing import Mount
+
 from ._grpc import start_grpc_server
-from ._http import create_app, start_http_server
+from ._http import bind, create_app, start_http_server
 from .admin import health_app, metrics_app
-from .config import CollectorConfig
+from .config import CollectorConfig, SpoolConfig
 from .drain import SpoolDrain
 from .metrics import Metrics
 from .producer import KafkaSender
@@ -23,43 +35,77 @@ from .receiver import TraceHandler
 from .spool import Spool
 
 log = logging.getLogger(__name__)
+_WORKER_DIR = re.compile(r"^worker-(\d+)$")
 
 
-async def serve(config: CollectorConfig, stop: asyncio.Event | None = None, drain_timeout: float = 10.0) -> None:
+@dataclass(frozen=True)
+class WorkerRole:
+    index: int
+    count: int
+    admin_port_file: Path  # where this worker writes the loopback port of its metrics/readiness
+
+
+def _open_spools(settings: SpoolConfig, role: WorkerRole | None) -> tuple[Spool, list[Spool]]:
+    """This process's spool, plus those of workers that no longer exist and fall to it to drain."""
+    index, count = (role.index, role.count) if role else (0, 1)
+    root = Path(settings.directory)
+    root.mkdir(parents=True, exist_ok=True)
+    orphans = []
+    for path in sorted(root.iterdir()):
+        m = _WORKER_DIR.match(path.name)
+        if m and int(m.group(1)) >= count and int(m.group(1)) % count == index:
+            orphans.append(Spool(path, settings.max_bytes, settings.fsync, settings.fsync_interval))
+    own = Spool(root / f"worker-{index}", settings.max_bytes, settings.fsync, settings.fsync_interval)
+    for spool in (own, *orphans):
+        if spool.torn_bytes:
+            log.warning(
+                "%s: cut %d bytes of an unfinished write (never acknowledged)", spool.directory, spool.torn_bytes
+            )
+        if spool.size_bytes:
+            log.info("%s: %d bytes from the last run will be sent first", spool.directory, spool.size_bytes)
+    return own, orphans
+
+
+async def serve(
+    config: CollectorConfig,
+    stop: asyncio.Event | None = None,
+    drain_timeout: float = 10.0,
+    role: WorkerRole | None = None,
+) -> None:
     """Serve until `stop` is set (or SIGINT/SIGTERM when `stop` is None)."""
     stop = stop or _signal_event()
     metrics = Metrics()
     timeout = max(e.producer.request_timeout for e in config.exporters)
     sender = KafkaSender(config.exporters, metrics, timeout=timeout)
-    spool = drain = None
+    spool = None
+    drains: list[SpoolDrain] = []
+    spools: list[Spool] = []
     if config.spool is not None:
-        spool = Spool(
-            Path(config.spool.directory), config.spool.max_bytes, config.spool.fsync, config.spool.fsync_interval
-        )
-        if spool.torn_bytes:
-            log.warning("spool: cut %d bytes of an unfinished write at its end (never acknowledged)", spool.torn_bytes)
-        if spool.size_bytes:
-            log.info("spool: %d bytes from the last run will be sent first", spool.size_bytes)
-        drain = SpoolDrain(spool, sender, metrics)
-        drain.start()
-        metrics.gauge("helicone_otel_spool_bytes", lambda: float(spool.size_bytes if spool else 0))
-        metrics.gauge("otelcol_exporter_queue_size", lambda: float(spool.size_bytes if spool else 0))
+        spool, orphans = _open_spools(config.spool, role)
+        spools = [spool, *orphans]
+        drains = [SpoolDrain(s, sender, metrics) for s in spools]
+        for drain in drains:
+            drain.start()
+        metrics.gauge("helicone_otel_spool_bytes", lambda: float(sum(s.size_bytes for s in spools)))
+        metrics.gauge("otelcol_exporter_queue_size", lambda: float(sum(s.size_bytes for s in spools)))
         metrics.gauge("otelcol_exporter_queue_capacity", lambda: float(config.spool.max_bytes if config.spool else 0))
-        metrics.gauge("helicone_otel_spool_oldest_age_seconds", lambda: spool.oldest_age() if spool else 0.0)
+        metrics.gauge("helicone_otel_spool_oldest_age_seconds", lambda: max(s.oldest_age() for s in spools))
     handler = TraceHandler(config, metrics, sender, spool)
 
     def ready() -> tuple[bool, str]:
-        if drain is not None and drain.failing_since is not None and spool is not None and spool.size_bytes:
-            return False, f"Kafka unreachable; {spool.size_bytes} bytes waiting in the spool"
+        waiting = sum(s.size_bytes for s in spools)
+        if any(d.failing_since is not None for d in drains) and waiting:
+            return False, f"Kafka unreachable; {waiting} bytes waiting in the spool"
         if (
-            drain is None
+            not drains
             and metrics.get("helicone_otel_kafka_up") == 0
             and metrics.total("helicone_otel_records_produced")
         ):
             return False, "Kafka unreachable"
         return True, "ok"
 
-    servers = []
+    otlp_http: list[tuple[uvicorn.Server, asyncio.Task[None]]] = []
+    admin: list[tuple[uvicorn.Server, asyncio.Task[None]]] = []
     grpc_server = None
     try:
         receiver = config.receiver
@@ -70,31 +116,43 @@ async def serve(config: CollectorConfig, stop: asyncio.Event | None = None, drai
             log.info("OTLP/gRPC listening on %s", receiver.grpc_endpoint)
         if receiver.http_endpoint:
             app = create_app(handler, receiver.max_request_bytes, receiver.read_timeout)
-            servers.append(await start_http_server(app, receiver.http_endpoint, receiver.http_tls))
+            otlp_http.append(await start_http_server(app, bind(receiver.http_endpoint), receiver.http_tls))
             log.info("OTLP/HTTP listening on %s", receiver.http_endpoint)
-        if config.health_endpoint:
-            servers.append(await start_http_server(health_app(ready), config.health_endpoint))
-        if config.metrics_endpoint:
-            servers.append(await start_http_server(metrics_app(metrics), config.metrics_endpoint))
+        if role is not None:
+            sock = bind("127.0.0.1:0")
+            admin.append(await start_http_server(internal_admin(metrics, ready), sock))
+            role.admin_port_file.write_text(str(sock.getsockname()[1]))
+        else:
+            if config.health_endpoint:
+                admin.append(await start_http_server(health_app(ready), bind(config.health_endpoint)))
+            if config.metrics_endpoint:
+                admin.append(await start_http_server(metrics_app(metrics), bind(config.metrics_endpoint)))
         await stop.wait()
     finally:
         log.info("shutting down: closing listeners")
-        otlp_http = servers[:1] if receiver.http_endpoint else []
-        for server, task in otlp_http:
-            server.should_exit = True
-            await task
+        await _stop_servers(otlp_http)
         if grpc_server is not None:
             await grpc_server.stop(grace=5)
-        if drain is not None:
-            emptied = await drain.drain(drain_timeout)
-            log.info("spool drained" if emptied else "spool kept for the next start")
-        if spool is not None:
-            await spool.close()
+        results = await asyncio.gather(*(d.drain(drain_timeout) for d in drains))
+        if drains:
+            log.info("spool drained" if all(results) else "spool kept for the next start")
+        for s in spools:
+            await s.close()
         await sender.stop()
-        for server, task in servers[len(otlp_http) :]:
-            server.should_exit = True
-            await task
+        await _stop_servers(admin)
         log.info("stopped")
+
+
+def internal_admin(metrics: Metrics, ready: Callable[[], tuple[bool, str]]) -> Starlette:
+    """A worker's metrics (`/metrics`) and readiness (`/health/ready`) on one loopback app."""
+    return Starlette(routes=[Mount("/health", health_app(ready)), Mount("/", metrics_app(metrics))])
+
+
+async def _stop_servers(servers: list[tuple[uvicorn.Server, asyncio.Task[None]]]) -> None:
+    for server, _ in servers:
+        server.should_exit = True
+    for _, task in servers:
+        await task
 
 
 def _signal_event() -> asyncio.Event:

@@ -114,7 +114,7 @@ class CollectorConfig:
     spool: SpoolConfig | None = field(default_factory=SpoolConfig)
     health_endpoint: str | None = "127.0.0.1:13133"
     metrics_endpoint: str | None = "127.0.0.1:8888"
-    workers: int = 1
+    workers: int = 1  # 0: one per core ("auto")
 
     @property
     def exporters(self) -> tuple[ExporterConfig, ...]:
@@ -374,7 +374,7 @@ def parse_config(raw: Any) -> CollectorConfig:
     telemetry = service.section("telemetry", {"metrics", "logs"})
     if "metrics" in telemetry:
         metrics = _endpoint(telemetry.section("metrics", {"address"}), "address", "127.0.0.1:8888")
-    workers = service.integer("workers", 1, minimum=1)
+    workers = 0 if service.value.get("workers") == "auto" else service.integer("workers", 1, minimum=1)
     pipelines_section = service.section("pipelines", set(service.value.get("pipelines") or {}) or {"traces"})
     pipelines: list[PipelineConfig] = []
     for name in pipelines_section.value:

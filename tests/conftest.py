@@ -44,6 +44,17 @@ async def create_topic(bootstrap: str, name: str, partitions: int = 1) -> None:
 
 
 @pytest.fixture
+def own_kafka(tmp_path: Path) -> Iterator[LocalKafka]:
+    """A broker this test may stop and restart (with its data) without disturbing the others."""
+    broker = LocalKafka(workdir=tmp_path / "kafka")
+    broker.start()
+    try:
+        yield broker
+    finally:
+        broker.stop()
+
+
+@pytest.fixture
 def topic(kafka: LocalKafka) -> str:
     """A new, empty topic with one partition, named after nothing but a uuid."""
     name = f"t-{uuid.uuid4().hex[:12]}"

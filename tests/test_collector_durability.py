@@ -14,7 +14,6 @@ import time
 from pathlib import Path
 
 import httpx
-import pytest
 from conftest import create_topic
 from helicone_otel.semconv import record_id
 from helpers import read_topic, run_collector, start_collector, stop_collector
@@ -66,17 +65,6 @@ class Sender:
 def ids_in(kafka: LocalKafka, topic: str, at_least: int, timeout: float = 90) -> set[str]:
     records = asyncio.run(read_topic(kafka.bootstrap_servers, topic, at_least, timeout=timeout))
     return {json.loads(value)["id"] for _, value, _ in records}
-
-
-@pytest.fixture
-def own_kafka(tmp_path: Path):
-    """A broker this test may stop and restart (with its data) without disturbing the others."""
-    broker = LocalKafka(workdir=tmp_path / "kafka")
-    broker.start()
-    try:
-        yield broker
-    finally:
-        broker.stop()
 
 
 def test_kafka_stopped_mid_stream_then_restarted(own_kafka: LocalKafka, tmp_path: Path) -> None:
@@ -158,7 +146,7 @@ def test_sigterm_with_kafka_down_exits_0_in_time_and_delivers_on_next_start(
         assert stop_collector(c) == 0
         assert time.monotonic() - started < 25  # drain deadline 10 s + producer stop, never a hang
         ports = (c.grpc_port, c.http_port, c.health_port, c.metrics_port)
-    spool_files = list((tmp_path / "spool").glob("*.seg"))
+    spool_files = list((tmp_path / "spool").glob("worker-*/*.seg"))
     assert spool_files and sum(f.stat().st_size for f in spool_files) > 0
     own_kafka.start()
     again = start_collector(tmp_path / "otel-config.yaml", ports, tmp_path / "collector2.log")
@@ -174,7 +162,7 @@ def test_unwritable_spool_answers_503_and_keeps_serving(kafka: LocalKafka, topic
     sender = Sender()
     with run_collector(tmp_path, kafka.bootstrap_servers, topic) as c:
         assert sender.post(c.http_url)
-        segment = next((tmp_path / "spool").glob("*.seg"))
+        segment = next((tmp_path / "spool").glob("worker-*/*.seg"))
         limit = segment.stat().st_size + 100
         resource.prlimit(c.proc.pid, resource.RLIMIT_FSIZE, (limit, resource.RLIM_INFINITY))  # soft limit only
         refused = 0

@@ -7,21 +7,30 @@ import asyncio
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from helicone_otel import map_command
 
 
 def _collector(args: argparse.Namespace) -> int:
-    from helicone_otel.collector import ConfigError, load_config, serve
+    from helicone_otel.collector import ConfigError, load_config
+    from helicone_otel.collector.app import WorkerRole, serve
+    from helicone_otel.collector.spool import SpoolCorrupt
+    from helicone_otel.collector.workers import Supervisor, worker_count
 
     try:
         config = load_config(args.config)
     except ConfigError as exc:
         print(f"helicone-otel collector: invalid configuration: {exc}", file=sys.stderr)
         return 2
-    from helicone_otel.collector.spool import SpoolCorrupt
-
     try:
+        if args.worker:
+            index, count = (int(n) for n in args.worker.split("/"))
+            asyncio.run(serve(config, role=WorkerRole(index, count, Path(args.admin_port_file))))
+            return 0
+        workers = worker_count(config.workers)
+        if workers > 1:
+            return asyncio.run(Supervisor(args.config, config, workers).run())
         asyncio.run(serve(config))
     except (SpoolCorrupt, OSError) as exc:
         print(f"helicone-otel collector: {exc}", file=sys.stderr)
@@ -35,6 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     collector = sub.add_parser("collector", help="run the OTLP gRPC + HTTP collector that produces to Kafka")
     collector.add_argument("--config", default="otel-config.yaml", help="path to otel-config.yaml")
+    collector.add_argument("--worker", help=argparse.SUPPRESS)  # "i/n": set by the supervisor
+    collector.add_argument("--admin-port-file", help=argparse.SUPPRESS)
     collector.set_defaults(func=_collector)
     map_command.add_parser(sub)
     return parser

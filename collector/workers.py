@@ -1,0 +1,152 @@
+"""Several worker processes, so the receive-map-produce path is not capped at one core.
+
+Python maps spans on one core per process, so `service.workers: N` (or `auto`, one per core) starts N
+copies of the collector that share the OTLP ports through SO_REUSEPORT (the kernel spreads
+connections over them). This supervisor serves the configured health and metrics endpoints for all
+of them (metrics summed across workers, ready only when every worker is), restarts a worker that
+dies, and on SIGTERM passes the signal on and waits for every worker to drain.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import httpx
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+
+from ._http import bind, start_http_server
+from .config import CollectorConfig
+
+log = logging.getLogger(__name__)
+MIN_OF = ("helicone_otel_kafka_up",)  # aggregated as the minimum: up only if every worker is
+MAX_OF = ("helicone_otel_spool_oldest_age_seconds", "otelcol_exporter_queue_capacity")
+
+
+def aggregate(texts: list[str]) -> str:
+    """Sum Prometheus text series across workers (min/max for the few that are not additive)."""
+    order: list[str] = []
+    values: dict[str, float] = {}
+    for text in texts:
+        for line in text.splitlines():
+            if line.startswith("#"):
+                if line not in values and line not in order:
+                    order.append(line)
+                continue
+            series, _, value = line.rpartition(" ")
+            if not series:
+                continue
+            number = float(value)
+            if series not in values:
+                order.append(series)
+                values[series] = number
+            elif series.startswith(MIN_OF):
+                values[series] = min(values[series], number)
+            elif series.startswith(MAX_OF):
+                values[series] = max(values[series], number)
+            else:
+                values[series] += number
+    return "\n".join(line if line.startswith("#") else f"{line} {values[line]:g}" for line in order) + "\n"
+
+
+class Supervisor:
+    def __init__(self, config_path: str, config: CollectorConfig, workers: int) -> None:
+        self.config_path = config_path
+        self.config = config
+        self.count = workers
+        self.rundir = Path(tempfile.mkdtemp(prefix="helicone-otel-workers-"))
+        self.procs: dict[int, subprocess.Popen[bytes]] = {}
+        self.stopping = False
+
+    def _port_file(self, index: int) -> Path:
+        return self.rundir / f"worker-{index}.port"
+
+    def _start(self, index: int) -> None:
+        self._port_file(index).unlink(missing_ok=True)
+        args = [sys.executable, "-m", "helicone_otel.cli", "collector", "--config", self.config_path,
+                "--worker", f"{index}/{self.count}", "--admin-port-file", str(self._port_file(index))]  # fmt: skip
+        self.procs[index] = subprocess.Popen(args)
+        log.info("started worker %d of %d (pid %d)", index, self.count, self.procs[index].pid)
+
+    async def _worker_get(self, index: int, path: str, client: httpx.AsyncClient) -> httpx.Response | None:
+        try:
+            port = int(self._port_file(index).read_text())
+            return await client.get(f"http://127.0.0.1:{port}{path}", timeout=5)
+        except (OSError, ValueError, httpx.HTTPError):
+            return None
+
+    def _admin_apps(self) -> list[tuple[str, Starlette]]:
+        async def metrics(_: Request) -> Response:
+            async with httpx.AsyncClient() as client:
+                replies = await asyncio.gather(*(self._worker_get(i, "/metrics", client) for i in range(self.count)))
+            texts = [r.text for r in replies if r is not None and r.status_code == 200]
+            return PlainTextResponse(aggregate(texts), media_type="text/plain; version=0.0.4")
+
+        async def readiness(_: Request) -> Response:
+            async with httpx.AsyncClient() as client:
+                replies = await asyncio.gather(
+                    *(self._worker_get(i, "/health/ready", client) for i in range(self.count))
+                )
+            problems = [
+                f"worker {i}: " + (r.json().get("reason", "not ready") if r is not None else "not answering")
+                for i, r in enumerate(replies)
+                if r is None or r.status_code != 200
+            ]
+            body = {"status": "not ready" if problems else "ready", "reason": "; ".join(problems) or "ok"}
+            return Response(json.dumps(body), status_code=503 if problems else 200, media_type="application/json")
+
+        async def live(_: Request) -> Response:
+            return Response(json.dumps({"status": "Server available"}), media_type="application/json")
+
+        apps = []
+        if self.config.health_endpoint:
+            apps.append((self.config.health_endpoint, Starlette(routes=[Route("/", live), Route("/ready", readiness)])))
+        if self.config.metrics_endpoint:
+            apps.append((self.config.metrics_endpoint, Starlette(routes=[Route("/metrics", metrics)])))
+        return apps
+
+    async def run(self, drain_timeout: float = 10.0) -> int:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        for index in range(self.count):
+            self._start(index)
+        servers = [await start_http_server(app, bind(endpoint)) for endpoint, app in self._admin_apps()]
+        while not stop.is_set():
+            for index, proc in list(self.procs.items()):
+                if proc.poll() is not None:
+                    log.error("worker %d exited with %s; restarting it", index, proc.returncode)
+                    self._start(index)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 1.0)
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        deadline = loop.time() + drain_timeout + 15
+        codes = []
+        for proc in self.procs.values():
+            while proc.poll() is None and loop.time() < deadline:
+                await asyncio.sleep(0.05)
+            if proc.poll() is None:
+                proc.kill()
+            codes.append(proc.wait())
+        for server, task in servers:
+            server.should_exit = True
+            await task
+        return 0 if all(code == 0 for code in codes) else 1
+
+
+def worker_count(configured: int) -> int:
+    return configured if configured > 0 else (os.cpu_count() or 1)
