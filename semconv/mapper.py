@@ -87,18 +87,32 @@ def _same_call(a: tuple[SpanView, LlmCall], b: tuple[SpanView, LlmCall]) -> bool
 
 
 def deduplicate(calls: list[tuple[SpanView, LlmCall]]) -> tuple[list[tuple[SpanView, LlmCall]], int]:
+    """Merge spans of the same call. Linear in the batch: response ids are looked up in a dict; only
+    spans without one (or from a native SDK) need the time-containment comparison."""
     kept: list[tuple[SpanView, LlmCall]] = []
+    by_response: dict[str, int] = {}
+    loose: list[int] = []  # kept entries that can only match by time containment
     merged = 0
     for item in calls:
-        match = next((i for i, k in enumerate(kept) if _same_call(k, item)), None)
+        response_id = item[1].response_id
+        match = by_response.get(response_id) if response_id else None
+        if match is None:
+            match = next((i for i in loose if _same_call(kept[i], item)), None)
         if match is None:
             kept.append(item)
+            index = len(kept) - 1
+            if response_id:
+                by_response.setdefault(response_id, index)
+            if not response_id or _is_native(item[0]):
+                loose.append(index)
             continue
         merged += 1
         current = kept[match]
         winner, loser = (item, current) if _rank(item) > _rank(current) else (current, item)
         _merge(winner, loser)
         kept[match] = winner
+        if winner[1].response_id:
+            by_response.setdefault(winner[1].response_id, match)
     return kept, merged
 
 

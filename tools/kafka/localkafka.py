@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import hashlib
 import os
 import shutil
 import signal
@@ -39,7 +40,9 @@ def kafka_version() -> str:
 
 def resolve_classpath(version: str) -> str:
     """Return the broker's runtime classpath, resolving it with mvn the first time."""
-    cached = CACHE_DIR / f"kafka-{version}.classpath"
+    # The pom's hash is part of the name: a changed pom resolves again.
+    digest = hashlib.sha256((HERE / "pom.xml").read_bytes()).hexdigest()[:12]
+    cached = CACHE_DIR / f"kafka-{version}-{digest}.classpath"
     if cached.exists():
         classpath = cached.read_text().strip()
         if classpath and all(Path(jar).exists() for jar in classpath.split(os.pathsep)):
@@ -47,7 +50,7 @@ def resolve_classpath(version: str) -> str:
     if shutil.which("mvn") is None:
         raise KafkaStartError("mvn is not on PATH: it is needed once to fetch the Kafka broker jars")
     CACHE_DIR.mkdir(parents=True, exist_ok=True)
-    out = CACHE_DIR / f"kafka-{version}.classpath.tmp"
+    out = cached.with_suffix(".tmp")
     cmd = [
         "mvn",
         "-q",
@@ -74,8 +77,12 @@ def free_port() -> int:
 
 
 def _cluster_id() -> str:
-    # Kafka's Uuid.toString(): URL-safe base64 of 16 bytes without padding.
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    # Kafka's Uuid.toString(): URL-safe base64 of 16 bytes without padding. Like Kafka's own
+    # Uuid.randomUuid(), never one starting with "-", which the command line would take for an option.
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 def _uvarint(data: bytes, pos: int) -> tuple[int, int]:
