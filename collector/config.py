@@ -115,6 +115,8 @@ class CollectorConfig:
     health_endpoint: str | None = "127.0.0.1:13133"
     metrics_endpoint: str | None = "127.0.0.1:8888"
     workers: int = 1  # 0: one per core ("auto")
+    log_level: str | None = None  # None: as the command line says
+    log_encoding: str = "console"  # or json
 
     @property
     def exporters(self) -> tuple[ExporterConfig, ...]:
@@ -372,6 +374,11 @@ def parse_config(raw: Any) -> CollectorConfig:
     service = root.section("service", {"pipelines", "extensions", "telemetry", "workers"})
     metrics = None
     telemetry = service.section("telemetry", {"metrics", "logs"})
+    logs = telemetry.section("logs", {"level", "encoding"})
+    log_level = logs.text("level", "").upper() or None
+    if log_level and log_level not in ("DEBUG", "INFO", "WARNING", "WARN", "ERROR"):
+        raise ConfigError(f"service.telemetry.logs.level: {log_level.lower()!r} is not one of debug, info, warn, error")
+    log_encoding = logs.text("encoding", "console", ("console", "json"))
     if "metrics" in telemetry:
         metrics = _endpoint(telemetry.section("metrics", {"address"}), "address", "127.0.0.1:8888")
     workers = 0 if service.value.get("workers") == "auto" else service.integer("workers", 1, minimum=1)
@@ -396,7 +403,16 @@ def parse_config(raw: Any) -> CollectorConfig:
         pipelines.append(PipelineConfig(str(name), pipeline_options, tuple(chosen)))
     if not pipelines:
         pipelines.append(PipelineConfig("traces", MapOptions(), (next(iter(exporters.values())),)))
-    return CollectorConfig(receiver, tuple(pipelines), spool, health, metrics, workers)
+    return CollectorConfig(
+        receiver,
+        tuple(pipelines),
+        spool,
+        health,
+        metrics,
+        workers,
+        {"WARN": "WARNING"}.get(log_level or "", log_level),
+        log_encoding,
+    )
 
 
 def load_config(path: str | Path, environ: Mapping[str, str] | None = None) -> CollectorConfig:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
+import ssl
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -108,7 +109,7 @@ def test_size_limit_is_enforced_after_decompression(collector: Collector) -> Non
     bomb = gzip.compress(b"\0" * (65 * 1024 * 1024))  # 64 KiB on the wire, 65 MiB inside
     reply = httpx.post(collector.http_url, content=bomb, headers={**PB, "content-encoding": "gzip"})
     assert reply.status_code == 413
-    big = b"\0" * (65 * 1024 * 1024)
+    big = b"\0" * (100 * 1024 * 1024)  # 100 MB, refused while it streams in
     assert httpx.post(collector.http_url, content=big, headers=PB, timeout=60).status_code == 413
     assert httpx.post(collector.http_url, json=doc(SPAN)).status_code == 200
 
@@ -223,3 +224,35 @@ def test_slow_client_gets_408_and_others_are_served_meanwhile(kafka: LocalKafka,
         answer = slow.recv(4096)
         slow.close()
         assert answer.startswith(b"HTTP/1.1 408")
+
+
+def test_tls_on_both_protocols_and_json_logs(kafka: LocalKafka, topic: str, tmp_path: Path) -> None:
+    import subprocess
+
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    tls = f"tls: {{cert_file: '{cert}', key_file: '{key}'}}"
+
+    def with_tls(text: str) -> str:
+        text = text.replace('grpc: {endpoint: "127.0.0.1:', f'grpc: {{{tls}, endpoint: "127.0.0.1:')
+        text = text.replace('http: {endpoint: "127.0.0.1:', f'http: {{{tls}, endpoint: "127.0.0.1:')
+        return text.replace("  telemetry: {", "  telemetry: {logs: {encoding: json}, ", 1)
+
+    with run_collector(tmp_path, kafka.bootstrap_servers, topic, edit=with_tls) as c:
+        https = c.http_url.replace("http://", "https://")
+        context = ssl.create_default_context(cafile=str(cert))
+        assert httpx.post(https, json=doc(SPAN), verify=context).status_code == 200
+        with pytest.raises(httpx.HTTPError):
+            httpx.post(c.http_url, json=doc(SPAN), timeout=5)  # plain HTTP to a TLS port
+        credentials = grpc.ssl_channel_credentials(root_certificates=cert.read_bytes())
+        with grpc.secure_channel(f"127.0.0.1:{c.grpc_port}", credentials) as channel:
+            stub = trace_service_pb2_grpc.TraceServiceStub(channel)
+            assert stub.Export(parse_request(json.dumps(doc(SPAN))), timeout=10) == ExportTraceServiceResponse()
+        assert len(asyncio.run(read_topic(kafka.bootstrap_servers, topic, 2))) == 2
+    lines = [json.loads(line) for line in c.log_path.read_text().splitlines() if line.startswith("{")]
+    assert any(entry["msg"].startswith("OTLP/HTTP listening") for entry in lines)
+    assert {"ts", "level", "logger", "msg"} <= set(lines[0])

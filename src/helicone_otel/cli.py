@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from helicone_otel import map_command
+from helicone_otel import logs, map_command
 
 
 def _collector(args: argparse.Namespace) -> int:
@@ -23,6 +22,7 @@ def _collector(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"helicone-otel collector: invalid configuration: {exc}", file=sys.stderr)
         return 2
+    logs.configure(config.log_level or args.log_level, config.log_encoding)
     try:
         if args.worker:
             index, count = (int(n) for n in args.worker.split("/"))
@@ -53,11 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    logs.configure(args.log_level)
     result: int = args.func(args)
     return result
 
