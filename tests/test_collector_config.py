@@ -56,6 +56,8 @@ def test_shipped_config_is_valid_with_its_defaults() -> None:
     assert config.spool is not None and config.spool.fsync == "always" and config.spool.max_bytes == 1024**3
     assert config.pipelines[0].options.resource_properties == ("service.name",)
     assert (config.health_endpoint, config.metrics_endpoint) == ("127.0.0.1:13133", "127.0.0.1:8888")
+    assert config.workers == 0  # auto: one per core
+    assert load_config(ROOT / "otel-config.yaml", environ={"COLLECTOR_WORKERS": "3"}).workers == 3
 
 
 def test_env_substitution_sizes_durations_and_two_exporters(tmp_path: Path) -> None:
