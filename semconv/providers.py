@@ -94,3 +94,11 @@ def endpoint_path(provider: Provider, operation: str) -> str:
     return {"embeddings": "/embeddings", "text_completion": "/completions", "responses": "/responses"}.get(
         operation, "/chat/completions"
     )
+
+
+def log_route(helicone_provider: str) -> str:
+    """Helicone's async log route for a record's `provider` (`/oai/v1/log`, ...; else `/custom/v1/log`)."""
+    for known in (OPENAI, ANTHROPIC, GOOGLE):
+        if known.name == helicone_provider:
+            return known.log_route
+    return CUSTOM.log_route

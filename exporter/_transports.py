@@ -1,0 +1,149 @@
+"""Where exported spans go: the sidecar collector over OTLP, or Helicone's async log API directly.
+
+Each transport takes a batch of ReadableSpans on the exporter's background thread and returns a
+small result; none raises. The OTLP transport reuses the stock opentelemetry-python exporters, so the
+standard OTLP environment variables (endpoint, headers, timeout, compression, protocol) and their
+retry policy apply unchanged. The Helicone transport maps spans with semconv and posts each record,
+retrying 429/5xx/connection errors with jittered backoff (honouring Retry-After) within a deadline.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import requests
+from helicone_otel.semconv import MapOptions, map_request
+from helicone_otel.semconv.providers import CUSTOM, log_route
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
+log = logging.getLogger(__name__)
+DEFAULT_HELICONE_URL = "https://api.worker.helicone.ai"
+RETRYABLE = {429, 500, 502, 503, 504}
+
+
+@dataclass(frozen=True)
+class SendResult:
+    sent: int = 0  # spans (OTLP) or records (Helicone) accepted
+    failed: int = 0  # given up on: permanent errors, or retries exhausted within the deadline
+
+
+class Transport(Protocol):
+    def send(self, spans: Sequence[ReadableSpan], deadline: float) -> SendResult: ...
+
+    def shutdown(self) -> None: ...
+
+
+class OtlpTransport:
+    """The sidecar: the stock OTLP exporter (HTTP/protobuf, or gRPC when the protocol env var says so)."""
+
+    def __init__(self, protocol: str | None = None, endpoint: str | None = None) -> None:
+        protocol = protocol or os.environ.get(
+            "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
+        )
+        self.exporter: SpanExporter
+        if protocol == "grpc":
+            from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as Grpc
+
+            self.exporter = Grpc(endpoint=endpoint) if endpoint else Grpc()
+        else:
+            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as Http
+
+            self.exporter = Http(endpoint=endpoint.rstrip("/") + "/v1/traces") if endpoint else Http()
+
+    def send(self, spans: Sequence[ReadableSpan], deadline: float) -> SendResult:
+        try:
+            ok = self.exporter.export(spans) == SpanExportResult.SUCCESS
+        except Exception:  # the stock exporters should not raise; never let it reach the worker loop
+            log.exception("OTLP export failed")
+            ok = False
+        return SendResult(sent=len(spans)) if ok else SendResult(failed=len(spans))
+
+    def shutdown(self) -> None:
+        self.exporter.shutdown()
+
+
+class HeliconeTransport:
+    """Straight to Helicone's async log API, one POST per record, on the provider's route."""
+
+    def __init__(self, api_key: str, base_url: str, options: MapOptions, timeout: float = 10.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.options = options
+        self.timeout = timeout
+        self.session = requests.Session()
+        self.session.headers.update({"Authorization": f"Bearer {api_key}", "Content-Type": "application/json"})
+        self._stop = threading.Event()
+
+    def send(self, spans: Sequence[ReadableSpan], deadline: float) -> SendResult:
+        result = map_request(encode_spans(spans), self.options)
+        bodies: list[tuple[str, dict[str, Any]]] = []
+        for record in result.records:
+            bodies.append((log_route(record.provider), record.value))
+        for failure in result.failures:  # still sent, in the simplest valid form, rather than dropped
+            bodies.append(
+                (CUSTOM.log_route, _minimal_body(failure.trace_id, failure.span_id, failure.span_name, spans))
+            )
+        sent = failed = 0
+        for route, body in bodies:
+            if self._post(route, body, deadline):
+                sent += 1
+            else:
+                failed += 1
+        return SendResult(sent=sent, failed=failed)
+
+    def _post(self, route: str, body: dict[str, Any], deadline: float) -> bool:
+        backoff = 0.5
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or self._stop.is_set():
+                return False
+            wait = backoff * random.uniform(0.5, 1.5)
+            try:
+                reply = self.session.post(self.base_url + route, json=body, timeout=min(self.timeout, remaining))
+            except requests.RequestException as exc:
+                log.debug("Helicone unreachable: %s", exc)
+            else:
+                if reply.status_code < 300:
+                    return True
+                if reply.status_code not in RETRYABLE:
+                    log.warning("Helicone refused a record (%d): %s", reply.status_code, reply.text[:200])
+                    return False
+                retry_after = reply.headers.get("Retry-After", "")
+                if retry_after.isdigit():
+                    wait = float(retry_after)
+            if wait >= deadline - time.monotonic():
+                return False
+            self._stop.wait(wait)
+            backoff = min(backoff * 2, 30.0)
+
+    def shutdown(self) -> None:
+        self._stop.set()
+        self.session.close()
+
+
+def _minimal_body(trace_id: str, span_id: str, name: str, spans: Sequence[ReadableSpan]) -> dict[str, Any]:
+    from helicone_otel.semconv import record_id
+
+    span = next((s for s in spans if s.context is not None and f"{s.context.span_id:016x}" == span_id), None)
+    start = (span.start_time or 0) if span else 0
+    end = max((span.end_time or start) if span else 0, start)
+    rid = record_id(trace_id, span_id)
+
+    def ts(ns: int) -> dict[str, int]:
+        return {"seconds": ns // 1_000_000_000, "milliseconds": ns // 1_000_000 % 1000}
+
+    return {
+        "id": rid,
+        "provider": "CUSTOM",
+        "providerRequest": {"url": "/", "json": {"span": name}, "meta": {"Helicone-Request-Id": rid}},
+        "providerResponse": {"json": {}, "status": 200, "headers": {}},
+        "timing": {"startTime": ts(start), "endTime": ts(end)},
+    }

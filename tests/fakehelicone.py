@@ -1,0 +1,105 @@
+"""A local stand-in for Helicone's async log API (the one part of the pipeline that cannot run here).
+
+It checks every body against the async-log schema and the Authorization header, keeps what it
+accepted, and can be told to answer 429 (with Retry-After), 500, 400, or to hang.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+ROUTES = {"/oai/v1/log", "/anthropic/v1/log", "/custom/v1/log", "/googleapis/v1/log"}
+
+
+def schema_errors(body: Any) -> list[str]:
+    """What makes `body` not an async-log body (empty when it is one)."""
+    errors: list[str] = []
+    if not isinstance(body, dict):
+        return ["body is not an object"]
+    request, response, timing = body.get("providerRequest"), body.get("providerResponse"), body.get("timing")
+    if not isinstance(request, dict) or not isinstance(request.get("url"), str):
+        errors.append("providerRequest.url missing")
+    elif not isinstance(request.get("json"), dict) or not isinstance(request.get("meta"), dict):
+        errors.append("providerRequest.json / meta must be objects")
+    if not isinstance(response, dict) or not isinstance(response.get("status"), int):
+        errors.append("providerResponse.status missing")
+    elif not isinstance(response.get("json"), dict) and not isinstance(response.get("textBody"), str):
+        errors.append("providerResponse needs json or textBody")
+    if not isinstance(timing, dict):
+        return [*errors, "timing missing"]
+    points = []
+    for key in ("startTime", "endTime"):
+        t = timing.get(key)
+        if not (isinstance(t, dict) and isinstance(t.get("seconds"), int) and isinstance(t.get("milliseconds"), int)):
+            errors.append(f"timing.{key} must be {{seconds, milliseconds}}")
+        else:
+            points.append(t["seconds"] * 1000 + t["milliseconds"])
+    if len(points) == 2 and points[0] > points[1]:
+        errors.append("timing.startTime is after endTime")
+    return errors
+
+
+class FakeHelicone:
+    def __init__(self, api_key: str = "sk-helicone-test") -> None:
+        self.api_key = api_key
+        self.accepted: list[tuple[str, dict[str, Any]]] = []
+        self.attempts = 0
+        self.script: list[str] = []  # answers to give first, in order: "429", "500", "400", "hang"
+        self.lock = threading.Lock()
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                data = self.rfile.read(int(self.headers.get("content-length", 0)))
+                with fake.lock:
+                    fake.attempts += 1
+                    action = fake.script.pop(0) if fake.script else "ok"
+                if action == "hang":
+                    time.sleep(30)
+                    return
+                if action in ("429", "500"):
+                    return self._reply(
+                        int(action), {"error": "try later"}, {"Retry-After": "1"} if action == "429" else {}
+                    )
+                if self.headers.get("authorization") != f"Bearer {fake.api_key}":
+                    return self._reply(401, {"error": "bad key"})
+                if self.path not in ROUTES:
+                    return self._reply(404, {"error": f"no route {self.path}"})
+                try:
+                    body = json.loads(data)
+                except ValueError:
+                    return self._reply(400, {"error": "not JSON"})
+                errors = schema_errors(body) + (["scripted 400"] if action == "400" else [])
+                if errors:
+                    return self._reply(400, {"error": errors})
+                with fake.lock:
+                    fake.accepted.append((self.path, body))
+                self._reply(200, {"ok": True})
+
+            def _reply(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
+                raw = json.dumps(payload).encode()
+                self.send_response(status)
+                for k, v in (headers or {}).items():
+                    self.send_header(k, v)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(raw)))
+                self.end_headers()
+                self.wfile.write(raw)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

@@ -1,0 +1,159 @@
+"""HeliconeSpanExporter: in the background, never in the app's way, and nothing lost it could keep."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import ROOT
+from fakehelicone import FakeHelicone, schema_errors
+from helicone_otel.exporter import ConfigurationError, HeliconeSpanExporter
+from helpers import read_topic, run_collector
+from localkafka import LocalKafka
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+KEY = "sk-helicone-test"
+CHAT: dict[str, Any] = {
+    "gen_ai.operation.name": "chat",
+    "gen_ai.provider.name": "openai",
+    "gen_ai.request.model": "gpt-4o-mini",
+    "gen_ai.input.messages": json.dumps([{"role": "user", "parts": [{"type": "text", "content": "hi"}]}]),
+    "gen_ai.usage.input_tokens": 3,
+}
+
+
+@pytest.fixture
+def helicone() -> Iterator[FakeHelicone]:
+    fake = FakeHelicone(KEY)
+    yield fake
+    fake.close()
+
+
+def emit(exporter: HeliconeSpanExporter, n: int, attrs: dict[str, Any] | None = None) -> list[float]:
+    """Create n spans through a SimpleSpanProcessor (export on the app thread); return end() times."""
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = provider.get_tracer("test")
+    times = []
+    for _ in range(n):
+        span = tracer.start_span("openai.chat", attributes=attrs or CHAT)
+        t0 = time.perf_counter()
+        span.end()
+        times.append(time.perf_counter() - t0)
+    return times
+
+
+def test_direct_mode_posts_valid_records_on_the_provider_route(helicone: FakeHelicone) -> None:
+    exporter = HeliconeSpanExporter(api_key=KEY, base_url=helicone.url, schedule_delay=0.05)
+    emit(exporter, 3)
+    emit(exporter, 2, {"traceloop.span.kind": "workflow", "traceloop.workflow.name": "w"})
+    assert exporter.force_flush(10_000)
+    exporter.shutdown()
+    assert [route for route, _ in helicone.accepted] == ["/oai/v1/log"] * 3
+    for _, body in helicone.accepted:
+        assert schema_errors(body) == []
+        assert body["providerRequest"]["json"]["messages"] == [{"role": "user", "content": "hi"}]
+        assert body["providerResponse"]["json"]["usage"]["prompt_tokens"] == 3
+    assert (exporter.stats.exported, exporter.stats.filtered, exporter.stats.failed) == (3, 2, 0)
+
+
+def test_retries_429_and_500_but_not_400(helicone: FakeHelicone) -> None:
+    helicone.script = ["429", "500", "400"]
+    exporter = HeliconeSpanExporter(api_key=KEY, base_url=helicone.url, schedule_delay=0.05)
+    emit(exporter, 2)
+    assert exporter.force_flush(20_000)
+    exporter.shutdown()
+    # span 1: 429 (waits Retry-After 1 s), 500, then accepted; span 2: 400, refused for good
+    assert helicone.attempts == 4
+    assert len(helicone.accepted) == 1
+    assert (exporter.stats.exported, exporter.stats.failed) == (1, 1)
+
+
+def test_hanging_endpoint_never_slows_the_app_and_shutdown_keeps_its_deadline(helicone: FakeHelicone) -> None:
+    helicone.script = ["hang"] * 100
+    exporter = HeliconeSpanExporter(
+        api_key=KEY, base_url=helicone.url, schedule_delay=0.01, max_queue_bytes=20_000, export_timeout=60
+    )
+    times = emit(exporter, 400)
+    assert max(times) < 0.05, f"slowest span end on the app thread: {max(times) * 1000:.1f} ms"
+    assert exporter.stats.dropped > 0  # the queue is byte-bounded: oldest spans make room
+    assert exporter.force_flush(200) is False  # the timeout holds while the endpoint hangs
+    started = time.monotonic()
+    exporter.shutdown(timeout=2)
+    assert time.monotonic() - started < 3
+
+
+def test_forked_child_gets_a_working_worker(helicone: FakeHelicone) -> None:
+    exporter = HeliconeSpanExporter(api_key=KEY, base_url=helicone.url, schedule_delay=0.05)
+    emit(exporter, 1)
+    assert exporter.force_flush(10_000)
+    pid = os.fork()
+    if pid == 0:  # the child: like a gunicorn worker forked after init
+        ok = False
+        try:
+            emit(exporter, 2)
+            ok = exporter.force_flush(10_000)
+        finally:
+            os._exit(0 if ok else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert len(helicone.accepted) == 3
+    exporter.shutdown()
+
+
+def test_needs_an_endpoint_or_a_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "HELICONE_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(ConfigurationError, match="OTEL_EXPORTER_OTLP_ENDPOINT"):
+        HeliconeSpanExporter()
+
+
+def test_registered_as_the_helicone_traces_exporter_entry_point() -> None:
+    from importlib.metadata import entry_points
+
+    [entry] = entry_points(group="opentelemetry_traces_exporter", name="helicone")
+    assert entry.load() is HeliconeSpanExporter
+
+
+def run_app(env: dict[str, str]) -> dict:
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "tests" / "exporter_app.py")],
+        env={**{k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "HELICONE_"))}, **env,
+             "TRACELOOP_TELEMETRY": "false"},
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_traceloop_app_direct_to_helicone(helicone: FakeHelicone) -> None:
+    out = run_app({"HELICONE_API_KEY": KEY, "HELICONE_BASE_URL": helicone.url})
+    assert out["flushed"] is True
+    routes = sorted(route for route, _ in helicone.accepted)
+    assert routes == ["/anthropic/v1/log"] * 3 + ["/oai/v1/log"] * 3  # one record per call, none for workflows
+    served = {s["response"]["id"]: s for s in out["served"]}
+    for _, body in helicone.accepted:
+        sent = served[body["providerResponse"]["json"]["id"]]
+        assert body["providerRequest"]["json"]["messages"] == sent["request"]["messages"]
+    assert out["stats"]["exported"] == 6 and out["stats"]["failed"] == 0 and out["stats"]["dropped"] == 0
+    assert out["stats"]["filtered"] == 0  # no spans of the exporter's own POSTs came back to it
+
+
+def test_traceloop_app_through_the_sidecar_collector(kafka: LocalKafka, topic: str, tmp_path: Path) -> None:
+    with run_collector(tmp_path, kafka.bootstrap_servers, topic) as c:
+        out = run_app({"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{c.http_port}"})
+        assert out["flushed"] is True
+        records = [json.loads(v) for _, v, _ in asyncio.run(read_topic(kafka.bootstrap_servers, topic, 6))]
+    assert sorted(r["provider"] for r in records) == ["ANTHROPIC"] * 3 + ["OPENAI"] * 3
+    # 9 LLM spans (3 OpenAI, 3 Anthropic instrumentation, 3 Anthropic SDK) crossed, 6 records came out;
+    # the exporter's own HTTP calls were not traced (no spans of its POSTs fed back into it).
+    assert out["stats"]["exported"] == 9 and out["stats"]["filtered"] == 0
