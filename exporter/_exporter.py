@@ -6,8 +6,11 @@ thread takes batches and ships them through one transport:
 
 - sidecar: `OTEL_EXPORTER_OTLP_ENDPOINT` / `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` set -> the stock OTLP
   exporter (HTTP/protobuf, or gRPC per `OTEL_EXPORTER_OTLP[_TRACES]_PROTOCOL`);
+- kafka: `HELICONE_OTEL_KAFKA_BROKERS` (and `HELICONE_OTEL_KAFKA_TOPIC`) -> records mapped in-process
+  and produced straight to the topic, in the record contract;
 - direct: otherwise, with `HELICONE_API_KEY` -> records mapped in-process, posted to Helicone's async
   log API (`HELICONE_BASE_URL`, default Helicone's US worker host).
+`HELICONE_OTEL_EXPORTER_MODE` (otlp / kafka / helicone) overrides the choice.
 
 Every setting resolves as: constructor argument, then environment variable, then default. When the
 queue is full the oldest spans are dropped and counted (a warning is logged when drops start, then at
@@ -35,7 +38,14 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from ._queue import DroppingQueue
-from ._transports import DEFAULT_HELICONE_URL, HeliconeTransport, OtlpTransport, SendResult, Transport
+from ._transports import (
+    DEFAULT_HELICONE_URL,
+    HeliconeTransport,
+    KafkaTransport,
+    OtlpTransport,
+    SendResult,
+    Transport,
+)
 
 log = logging.getLogger(__name__)
 _EXIT_FLUSH_SECONDS = 2.0
@@ -81,7 +91,9 @@ class HeliconeSpanExporter(SpanExporter):
         api_key: str | None = None,
         base_url: str | None = None,
         otlp_endpoint: str | None = None,
-        mode: str | None = None,  # "otlp" | "helicone"; default: otlp when an OTLP endpoint is set
+        mode: str | None = None,  # "otlp" | "helicone" | "kafka"; default: otlp when an OTLP endpoint is set
+        kafka_brokers: str | None = None,
+        kafka_topic: str | None = None,
         llm_spans_only: bool = True,
         max_queue_bytes: int = 32 * 1024 * 1024,
         max_batch_spans: int = 512,
@@ -96,11 +108,22 @@ class HeliconeSpanExporter(SpanExporter):
         )
         self.api_key = api_key or os.environ.get("HELICONE_API_KEY")
         self.base_url = base_url or os.environ.get("HELICONE_BASE_URL") or DEFAULT_HELICONE_URL
-        self.mode = mode or ("otlp" if endpoint else "helicone" if self.api_key else None)
+        self.kafka_brokers = kafka_brokers or os.environ.get("HELICONE_OTEL_KAFKA_BROKERS")
+        self.kafka_topic = kafka_topic or os.environ.get("HELICONE_OTEL_KAFKA_TOPIC") or "helicone-llm-logs"
+        self.mode = (
+            mode
+            or os.environ.get("HELICONE_OTEL_EXPORTER_MODE")
+            or ("otlp" if endpoint else "kafka" if self.kafka_brokers else "helicone" if self.api_key else None)
+        )
         self.otlp_endpoint = otlp_endpoint  # None: the stock exporter reads the OTLP environment variables
-        if self.mode not in ("otlp", "helicone") or (self.mode == "helicone" and not self.api_key):
+        if (
+            self.mode not in ("otlp", "helicone", "kafka")
+            or (self.mode == "helicone" and not self.api_key)
+            or (self.mode == "kafka" and not self.kafka_brokers)
+        ):
             raise ConfigurationError(
-                "HeliconeSpanExporter needs OTEL_EXPORTER_OTLP_ENDPOINT (a sidecar collector) or HELICONE_API_KEY"
+                "HeliconeSpanExporter needs OTEL_EXPORTER_OTLP_ENDPOINT (a sidecar collector), HELICONE_API_KEY "
+                "(straight to Helicone) or HELICONE_OTEL_KAFKA_BROKERS (straight to Kafka)"
             )
         self.llm_spans_only = llm_spans_only
         self.max_batch_spans = max_batch_spans
@@ -114,7 +137,10 @@ class HeliconeSpanExporter(SpanExporter):
         self._start_worker()
         ref = weakref.ref(self)
         os.register_at_fork(after_in_child=lambda: (e := ref()) and e._after_fork())  # type: ignore[func-returns-value]
-        atexit.register(lambda: (e := ref()) and e.shutdown(_EXIT_FLUSH_SECONDS))  # type: ignore[func-returns-value]
+        # At exit: flush, not shut down. atexit runs last-registered first, so this runs before the SDK's
+        # TracerProvider shutdown, whose BatchSpanProcessor still hands us its last spans and then
+        # calls our shutdown().
+        atexit.register(lambda: (e := ref()) and e.force_flush(int(_EXIT_FLUSH_SECONDS * 1000)))
 
     # --- the application's side: hand over and return --------------------------------------------
 
@@ -144,6 +170,9 @@ class HeliconeSpanExporter(SpanExporter):
     def _make_transport(self) -> Transport:
         if self.mode == "otlp":
             return OtlpTransport(endpoint=self.otlp_endpoint)
+        if self.mode == "kafka":
+            assert self.kafka_brokers is not None
+            return KafkaTransport(self.kafka_brokers, self.kafka_topic, self.options)
         assert self.api_key is not None
         return HeliconeTransport(self.api_key, self.base_url, self.options, timeout=min(10.0, self.export_timeout))
 
@@ -213,7 +242,7 @@ class HeliconeSpanExporter(SpanExporter):
         self._wake.set()
         return done.wait(timeout_millis / 1000) and len(self._queue) == 0
 
-    def shutdown(self, timeout: float = 10.0) -> None:
+    def shutdown(self, timeout: float = 5.0) -> None:
         """Flush for at most `timeout` seconds, then stop the worker and the transport."""
         if self._shutdown:
             return

@@ -147,3 +147,51 @@ def _minimal_body(trace_id: str, span_id: str, name: str, spans: Sequence[Readab
         "providerResponse": {"json": {}, "status": 200, "headers": {}},
         "timing": {"startTime": ts(start), "endTime": ts(end)},
     }
+
+
+class KafkaTransport:
+    """Records straight to a Kafka topic (no sidecar): the collector's encoding and idempotent producer,
+    driven by an event loop owned by the exporter's worker thread."""
+
+    def __init__(self, brokers: str, topic: str, options: MapOptions) -> None:
+        from helicone_otel.collector.config import ExporterConfig
+        from helicone_otel.collector.metrics import Metrics
+
+        self.config = ExporterConfig(
+            brokers=tuple(b.strip() for b in brokers.split(",") if b.strip()), topic=topic,
+            dead_letter_topic=f"{topic}-dlq",
+        )  # fmt: skip
+        self.options = options
+        self.metrics = Metrics()
+        self._loop: Any = None
+        self._sender: Any = None
+        self._stop = threading.Event()
+
+    def send(self, spans: Sequence[ReadableSpan], deadline: float) -> SendResult:
+        import asyncio
+
+        from helicone_otel.collector.encoding import encode
+        from helicone_otel.collector.producer import KafkaSender, KafkaUnavailable
+
+        encoded = encode(encode_spans(spans), self.config, self.options)
+        if self._loop is None:
+            self._loop = asyncio.new_event_loop()
+            self._sender = KafkaSender([self.config], self.metrics, timeout=10.0)
+        backoff = 0.5
+        while True:
+            try:
+                self._loop.run_until_complete(self._sender.deliver(encoded.records))
+                return SendResult(sent=len(encoded.records))
+            except KafkaUnavailable as exc:
+                log.debug("Kafka unavailable: %s", exc)
+            wait = backoff * random.uniform(0.5, 1.5)
+            if self._stop.is_set() or time.monotonic() + wait >= deadline:
+                return SendResult(failed=len(encoded.records))
+            self._stop.wait(wait)
+            backoff = min(backoff * 2, 30.0)
+
+    def shutdown(self) -> None:
+        self._stop.set()
+        if self._loop is not None and not self._loop.is_running():
+            self._loop.run_until_complete(self._sender.stop(timeout=5.0))
+            self._loop.close()

@@ -157,3 +157,36 @@ def test_traceloop_app_through_the_sidecar_collector(kafka: LocalKafka, topic: s
     # 9 LLM spans (3 OpenAI, 3 Anthropic instrumentation, 3 Anthropic SDK) crossed, 6 records came out;
     # the exporter's own HTTP calls were not traced (no spans of its POSTs fed back into it).
     assert out["stats"]["exported"] == 9 and out["stats"]["filtered"] == 0
+
+
+def test_kafka_mode_produces_records_straight_to_the_topic(kafka: LocalKafka, topic: str) -> None:
+    exporter = HeliconeSpanExporter(kafka_brokers=kafka.bootstrap_servers, kafka_topic=topic, schedule_delay=0.05)
+    emit(exporter, 3)
+    assert exporter.force_flush(30_000)
+    exporter.shutdown()
+    got = asyncio.run(read_topic(kafka.bootstrap_servers, topic, 3))
+    assert sorted(json.loads(v)["provider"] for _, v, _ in got) == ["OPENAI"] * 3
+    assert all(h["helicone-schema"] == b"async-log/v1" for _, _, h in got)
+    assert exporter.stats.exported == 3
+
+
+def test_opentelemetry_instrument_with_otel_traces_exporter_helicone(helicone: FakeHelicone) -> None:
+    app = (
+        "from opentelemetry import trace\n"
+        "t = trace.get_tracer('app')\n"
+        "with t.start_as_current_span('openai.chat', attributes={'gen_ai.operation.name': 'chat',"
+        " 'gen_ai.provider.name': 'openai', 'gen_ai.request.model': 'gpt-4o-mini'}): pass\n"
+    )
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "HELICONE_"))},
+        "OTEL_TRACES_EXPORTER": "helicone",
+        "OTEL_METRICS_EXPORTER": "none",
+        "OTEL_LOGS_EXPORTER": "none",
+        "HELICONE_API_KEY": KEY,
+        "HELICONE_BASE_URL": helicone.url,
+    }
+    instrument = Path(sys.executable).parent / "opentelemetry-instrument"
+    proc = subprocess.run([str(instrument), sys.executable, "-c", app], env=env, capture_output=True, text=True,
+                          timeout=60)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert [route for route, _ in helicone.accepted] == ["/oai/v1/log"]  # flushed at exit
