@@ -190,3 +190,45 @@ def test_opentelemetry_instrument_with_otel_traces_exporter_helicone(helicone: F
                           timeout=60)  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert [route for route, _ in helicone.accepted] == ["/oai/v1/log"]  # flushed at exit
+
+
+def test_unmappable_spans_still_go_in_the_simplest_valid_form_and_redaction_applies(
+    helicone: FakeHelicone, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from helicone_otel.semconv import MapOptions
+    from helicone_otel.semconv import mapper as mapper_module
+
+    real = mapper_module.dialect_genai.read
+
+    def flaky(span: Any) -> Any:
+        if span.attrs.get("poison"):
+            raise ValueError("cannot read")
+        return real(span)
+
+    monkeypatch.setattr(mapper_module.dialect_genai, "read", flaky)
+    options = MapOptions(redact_patterns=(r"hi",))
+    exporter = HeliconeSpanExporter(api_key=KEY, base_url=helicone.url, schedule_delay=0.05, options=options)
+    emit(exporter, 1)
+    emit(exporter, 1, {**CHAT, "poison": True})
+    assert exporter.force_flush(10_000)
+    exporter.shutdown()
+    by_route = {route: body for route, body in helicone.accepted}
+    assert by_route["/oai/v1/log"]["providerRequest"]["json"]["messages"][0]["content"] == "[REDACTED]"
+    minimal = by_route["/custom/v1/log"]
+    assert schema_errors(minimal) == [] and minimal["providerRequest"]["json"] == {"span": "openai.chat"}
+    assert exporter.stats.exported == 2
+
+
+def test_flush_after_ships_before_the_handler_returns(helicone: FakeHelicone) -> None:
+    from helicone_otel.exporter import flush_after
+
+    exporter = HeliconeSpanExporter(api_key=KEY, base_url=helicone.url, schedule_delay=60)  # no timer help
+
+    @flush_after(exporter)
+    def handler() -> str:
+        emit(exporter, 2)
+        return "done"
+
+    assert handler() == "done"
+    assert len(helicone.accepted) == 2  # shipped before handler() returned, not on the 60 s timer
+    exporter.shutdown()
