@@ -199,9 +199,6 @@ def read(span: SpanView) -> LlmCall:
         reasons = [reasons]
     call.finish_reasons = [str(r) for r in reasons] if isinstance(reasons, list) else []
     call.native_stop_reason = span.get_str("anthropic.message.stop_reason")
-    call.ttft_ms = common.ttft_ms(span) if call.stream else None
-    call.http_status = common.http_status(span)
-    call.error = common.read_error(span, call.http_status)
     call.url = span.get_str("url.full")
     call.api_base = span.get_str("gen_ai.openai.api_base", "llm.openai.api_base")
     return call

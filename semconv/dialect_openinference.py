@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import common
 from .model import LlmCall, Message, Usage
 from .parts import normalize_tool, to_message, to_messages
 from .span import SpanView, items, obj, parse_json
@@ -129,9 +128,6 @@ def read(span: SpanView) -> LlmCall:
         cache_write_tokens=span.get_int("llm.token_count.prompt_details.cache_write"),
         reasoning_tokens=span.get_int("llm.token_count.completion_details.reasoning"),
     )
-    call.ttft_ms = common.ttft_ms(span) if call.stream else None
-    call.http_status = common.http_status(span)
-    call.error = common.read_error(span, call.http_status)
     call.url = span.get_str("url.full")
     return call
 

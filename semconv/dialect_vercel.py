@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import common
 from .model import LlmCall, Usage
 from .parts import normalize_tool, text_part, to_messages
 from .span import SpanView, parse_json
@@ -105,9 +104,6 @@ def read(span: SpanView) -> LlmCall:
         cache_read_tokens=span.get_int("ai.usage.cachedInputTokens"),
         reasoning_tokens=span.get_int("ai.usage.reasoningTokens"),
     )
-    call.ttft_ms = common.ttft_ms(span) if call.stream else None
-    call.http_status = common.http_status(span)
-    call.error = common.read_error(span, call.http_status)
     return call
 
 

@@ -51,7 +51,10 @@ def read_call(span: SpanView) -> LlmCall | None:
         call = dialect_genai.read(span)
     else:
         call = None
-    if call is not None:
+    if call is not None:  # what every dialect reports the same way
+        call.ttft_ms = common.ttft_ms(span) if call.stream else None
+        call.http_status = common.http_status(span)
+        call.error = common.read_error(span, call.http_status)
         call.meta = common.read_context(span)
     return call
 
