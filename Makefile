@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
-PKGS   := src/helicone_otel semconv exporter collector
+PKGS   := src/helicone_otel semconv exporter collector forwarder
 
 .PHONY: run test lint typecheck unit kafka bench clean
 

@@ -322,7 +322,8 @@ def _exporter(name: str, s: _Section) -> ExporterConfig:
 
 def parse_config(raw: Any) -> CollectorConfig:
     """Validate an already-loaded (and env-substituted) YAML document."""
-    root = _Section(raw, "", {"receivers", "processors", "exporters", "extensions", "service"})
+    # `forwarder` is the forwarder's own section (helicone_otel.forwarder reads it).
+    root = _Section(raw, "", {"receivers", "processors", "exporters", "extensions", "service", "forwarder"})
     receiver = _receiver(root)
 
     processors_section = root.section("processors", {"helicone"})

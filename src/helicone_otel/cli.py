@@ -38,6 +38,19 @@ def _collector(args: argparse.Namespace) -> int:
     return 0
 
 
+def _forward(args: argparse.Namespace) -> int:
+    from helicone_otel.collector import ConfigError
+    from helicone_otel.forwarder import load, serve
+
+    try:
+        config = load(args.config)
+    except ConfigError as exc:
+        print(f"helicone-otel forward: invalid configuration: {exc}", file=sys.stderr)
+        return 2
+    asyncio.run(serve(config, dry_run=args.dry_run))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="helicone-otel", description=__doc__)
     parser.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
@@ -47,6 +60,12 @@ def build_parser() -> argparse.ArgumentParser:
     collector.add_argument("--worker", help=argparse.SUPPRESS)  # "i/n": set by the supervisor
     collector.add_argument("--admin-port-file", help=argparse.SUPPRESS)
     collector.set_defaults(func=_collector)
+    forward = sub.add_parser("forward", help="consume the records topic and deliver each record to Helicone")
+    forward.add_argument(
+        "--config", default="otel-config.yaml", help="path to otel-config.yaml (its forwarder section)"
+    )
+    forward.add_argument("--dry-run", action="store_true", help="validate and print what would be sent; post nothing")
+    forward.set_defaults(func=_forward)
     map_command.add_parser(sub)
     return parser
 
