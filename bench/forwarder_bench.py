@@ -12,40 +12,31 @@ import argparse
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools" / "kafka"))
 sys.path.insert(0, str(ROOT / "bench"))
+sys.path.insert(0, str(ROOT / "tests"))
 
 from helicone_otel.collector.config import ExporterConfig  # noqa: E402
 from helicone_otel.collector.encoding import encode  # noqa: E402
 from helicone_otel.semconv import MapOptions  # noqa: E402
 from localkafka import LocalKafka  # noqa: E402
+from quiet_http import QuietHandler  # noqa: E402
 from semconv_bench import gen_ai_span, request_of  # noqa: E402
 
 accepted = 0
 lock = threading.Lock()
 
 
-class Sink(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def setup(self) -> None:
-        super().setup()
-        self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # no Nagle + delayed-ACK stalls
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
+class Sink(QuietHandler):
     def do_POST(self) -> None:
         global accepted
         self.rfile.read(int(self.headers.get("content-length", 0)))

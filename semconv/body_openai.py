@@ -175,6 +175,12 @@ def _choice(call: LlmCall, message: Message, index: int) -> dict[str, Any]:
     return {"index": index, "message": msg, "finish_reason": finish_reason(_finish(call, message, index))}
 
 
+def _function_call(p: Part) -> dict[str, Any]:
+    """A GenAI tool_call part as a Responses API `function_call` item."""
+    return {"type": "function_call", "call_id": p.get("id"), "name": p.get("name"),
+            "arguments": arguments_string(p.get("arguments"))}  # fmt: skip
+
+
 def _responses_request(call: LlmCall, body: dict[str, Any]) -> dict[str, Any]:
     system = call.system + [p for m in call.messages if m["role"] in ("system", "developer") for p in m["parts"]]
     if system:
@@ -185,14 +191,7 @@ def _responses_request(call: LlmCall, body: dict[str, Any]) -> dict[str, Any]:
             continue
         for p in message["parts"]:
             if p.get("type") == "tool_call":
-                items.append(
-                    {
-                        "type": "function_call",
-                        "call_id": p.get("id"),
-                        "name": p.get("name"),
-                        "arguments": arguments_string(p.get("arguments")),
-                    }
-                )
+                items.append(_function_call(p))
             elif p.get("type") == "tool_call_response":
                 items.append(
                     {
@@ -223,14 +222,7 @@ def _responses_response(call: LlmCall, body: dict[str, Any], model: str | None) 
             output.append({"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": text}]})
         for p in message["parts"]:
             if p.get("type") == "tool_call":
-                output.append(
-                    {
-                        "type": "function_call",
-                        "call_id": p.get("id"),
-                        "name": p.get("name"),
-                        "arguments": arguments_string(p.get("arguments")),
-                    }
-                )
+                output.append(_function_call(p))
     body["output"] = output
     u = call.usage
     if u.known():

@@ -7,11 +7,12 @@ accepted, and can be told to answer 429 (with Retry-After), 500, 400, or to hang
 from __future__ import annotations
 
 import json
-import socket
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
+
+from quiet_http import QuietHandler
 
 ROUTES = {"/oai/v1/log", "/anthropic/v1/log", "/custom/v1/log", "/googleapis/v1/log"}
 
@@ -53,18 +54,7 @@ class FakeHelicone:
         self.lock = threading.Lock()
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def setup(self) -> None:
-                super().setup()
-                # Headers and body go out in separate writes: without this, Nagle plus delayed ACK
-                # add ~40 ms to every answer.
-                self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
+        class Handler(QuietHandler):
             def do_POST(self) -> None:
                 data = self.rfile.read(int(self.headers.get("content-length", 0)))
                 with fake.lock:

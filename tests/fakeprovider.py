@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import json
 import re
-import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from quiet_http import QuietHandler
 
 OPENAI_TEXT = "The capital of France is Paris."
 ANTHROPIC_TEXT = "Paris is the capital of France."
@@ -26,18 +27,7 @@ class FakeProvider:
         self._lock = threading.Lock()
         provider = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def setup(self) -> None:
-                super().setup()
-                # Headers and body go out in separate writes: without this, Nagle plus delayed ACK
-                # add ~40 ms to every answer.
-                self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
+        class Handler(QuietHandler):
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers.get("content-length", 0))) or b"{}")
                 provider._handle(self, self.path.split("?")[0], body)
