@@ -27,6 +27,13 @@ _HELP = {
     "helicone_otel_spool_oldest_age_seconds": ("gauge", "Age of the oldest spooled frame."),
     "helicone_otel_kafka_up": ("gauge", "1 when the last produce succeeded, 0 after a failure."),
     "helicone_otel_produce_latency_seconds": ("histogram", "Time from produce to broker acknowledgement."),
+    # the forwarder's
+    "helicone_otel_forwarder_delivered": ("counter", "Records Helicone accepted (2xx)."),
+    "helicone_otel_forwarder_retried": ("counter", "Retries after 429, 5xx, timeouts or connection errors."),
+    "helicone_otel_forwarder_dead_lettered": ("counter", "Records sent to the dead-letter topic."),
+    "helicone_otel_forwarder_duplicates": ("counter", "Records skipped as already delivered (same id)."),
+    "helicone_otel_forwarder_lag": ("gauge", "Records in the assigned partitions not yet consumed."),
+    "helicone_otel_forwarder_post_latency_seconds": ("histogram", "Time of one POST to Helicone."),
 }
 
 

@@ -2,9 +2,11 @@
 
 At-least-once: records are fetched in batches, every record of a batch is delivered (2xx) or
 dead-lettered, and only then are the batch's offsets committed. Retryable answers (429, 5xx,
-timeouts, connection errors) are retried with jittered exponential backoff honouring Retry-After, at
-most `max_attempts` times; other 4xx and records that fail validation go to the dead-letter topic
-with the error in a header, so a poison record never blocks its partition. Record ids are
+timeouts, connection errors) are retried with jittered exponential backoff honouring Retry-After.
+While nothing goes through (Helicone down) records wait and the lag grows: an outage never fills the
+dead-letter topic. A record that still fails after `max_attempts` while other records go through is
+poison, and goes to the dead-letter topic with the error in a header, as do other 4xx and records
+that fail validation, so a poison record never blocks its partition. Record ids are
 deterministic, so a bounded window of recently delivered ids drops the duplicates that at-least-once
 hops upstream produce. SIGTERM: finish the batch in flight, commit, leave the group.
 """
@@ -12,6 +14,7 @@ hops upstream produce. SIGTERM: finish the batch in flight, commit, leave the gr
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import random
@@ -34,6 +37,11 @@ RETRYABLE = {408, 429, 500, 502, 503, 504}
 
 class Permanent(Exception):
     """The record can never be delivered as it is: it goes to the dead-letter topic."""
+
+
+class Interrupted(Exception):
+    """Shutdown came while a record was waiting to be retried: neither delivered nor dead-lettered,
+    so its batch is not committed and the next start delivers it."""
 
 
 def validate(value: bytes) -> dict[str, Any]:
@@ -60,6 +68,7 @@ class Forwarder:
         self.recent: OrderedDict[str, None] = OrderedDict()
         self._stop = asyncio.Event()
         self._semaphore = asyncio.Semaphore(config.concurrency)
+        self.last_success = 0.0  # monotonic time of the last 2xx: tells an outage from a poison record
 
     def stop(self) -> None:
         self._stop.set()
@@ -75,30 +84,44 @@ class Forwarder:
         if not self.dry_run:
             await producer.start()
         client = httpx.AsyncClient(timeout=cfg.request_timeout, limits=httpx.Limits(max_connections=cfg.concurrency))
+        lag_task = asyncio.get_running_loop().create_task(self._lag_loop(consumer))
         try:
             while not self._stop.is_set():
                 batches = await consumer.getmany(timeout_ms=500, max_records=500)
                 for tp, records in batches.items():
-                    await asyncio.gather(*(self._handle(r, client, producer) for r in records))
+                    results = await asyncio.gather(
+                        *(self._handle(r, client, producer) for r in records), return_exceptions=True
+                    )
+                    failures = [r for r in results if isinstance(r, BaseException)]
+                    if failures:  # not all delivered or dead-lettered: no commit, redelivered next start
+                        if not all(isinstance(f, Interrupted) for f in failures):
+                            log.error("batch of %s not committed: %r", tp, failures[0])
+                        self._stop.set()
+                        break
                     if not self.dry_run:
                         await consumer.commit({tp: records[-1].offset + 1})
-                await self._observe_lag(consumer)
         finally:
+            lag_task.cancel()
             await client.aclose()
             if not self.dry_run:
                 await producer.stop()
             await consumer.stop()  # leaves the group: partitions move on at once
 
-    async def _observe_lag(self, consumer: AIOKafkaConsumer) -> None:
-        partitions = consumer.assignment()
-        if not partitions:
-            return
-        ends = await consumer.end_offsets(list(partitions))
-        lag = 0
-        for tp in partitions:
-            position = await consumer.position(tp)
-            lag += max(ends.get(tp, 0) - position, 0)
-        self.metrics.set("helicone_otel_forwarder_lag", lag)
+    async def _lag_loop(self, consumer: AIOKafkaConsumer) -> None:
+        """Every second: records in the assigned partitions beyond the committed offsets. It keeps
+        counting while a batch waits out an outage (the fetch position has moved on; commits have not)."""
+        while True:
+            await asyncio.sleep(1.0)
+            try:
+                partitions = list(consumer.assignment())
+                ends = await consumer.end_offsets(partitions) if partitions else {}
+                lag = 0
+                for tp in partitions:
+                    committed = await consumer.committed(tp)
+                    lag += max(ends.get(tp, 0) - (committed or 0), 0)
+                self.metrics.set("helicone_otel_forwarder_lag", lag)
+            except Exception as exc:  # a metric must never stop the forwarder
+                log.debug("lag not measured: %r", exc)
 
     async def _handle(self, record: ConsumerRecord[bytes, bytes], client: httpx.AsyncClient,
                       producer: AIOKafkaProducer) -> None:  # fmt: skip
@@ -128,7 +151,10 @@ class Forwarder:
 
     async def _post(self, client: httpx.AsyncClient, route: str, key: str, value: bytes) -> None:
         backoff = 0.2
-        for attempt in range(1, self.config.max_attempts + 1):
+        first = time.monotonic()
+        attempt = 0
+        while True:
+            attempt += 1
             wait = backoff * random.uniform(0.5, 1.5)
             started = time.monotonic()
             try:
@@ -141,6 +167,7 @@ class Forwarder:
             else:
                 self.metrics.observe("helicone_otel_forwarder_post_latency_seconds", time.monotonic() - started)
                 if reply.status_code < 300:
+                    self.last_success = time.monotonic()
                     return
                 reason = f"HTTP {reply.status_code}: {reply.text[:300]}"
                 if reply.status_code not in RETRYABLE:
@@ -148,10 +175,13 @@ class Forwarder:
                 retry_after = reply.headers.get("retry-after", "")
                 if retry_after.isdigit():
                     wait = float(retry_after)
-            if attempt == self.config.max_attempts or (self._stop.is_set() and attempt > 1):
-                raise Permanent(f"gave up after {attempt} attempts: {reason}")
+            if attempt >= self.config.max_attempts and self.last_success > first:
+                raise Permanent(f"gave up after {attempt} attempts while other records went through: {reason}")
+            if self._stop.is_set():
+                raise Interrupted(reason)
             self.metrics.add("helicone_otel_forwarder_retried")
-            await asyncio.sleep(wait)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), wait)
             backoff = min(backoff * 2, 30.0)
 
     async def _dead_letter(self, record: ConsumerRecord[bytes, bytes], error: str, producer: AIOKafkaProducer) -> None:

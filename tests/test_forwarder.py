@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
 from conftest import create_topic
@@ -51,11 +52,14 @@ def helicone() -> Iterator[FakeHelicone]:
     fake.close()
 
 
-def start_forwarder(tmp_path: Path, brokers: str, topic: str, url: str, *extra: str) -> subprocess.Popen[bytes]:
+def start_forwarder(
+    tmp_path: Path, brokers: str, topic: str, url: str, *extra: str, metrics_port: int = 0
+) -> subprocess.Popen[bytes]:
     config = tmp_path / "forwarder.yaml"
+    metrics = f", metrics_address: '127.0.0.1:{metrics_port}'" if metrics_port else ""
     config.write_text(
         f"forwarder: {{brokers: ['{brokers}'], topic: {topic}, group_id: g-{topic}, helicone_url: '{url}', "
-        f"max_attempts: 3, request_timeout: 2s}}\n"
+        f"max_attempts: 3, request_timeout: 2s{metrics}}}\n"
     )
     log = open(tmp_path / "forwarder.log", "ab")  # noqa: SIM115 - the child owns it
     proc = subprocess.Popen(
@@ -135,3 +139,30 @@ def test_dry_run_validates_and_posts_nothing(
     assert [line.get("route") for line in lines[:3]] == ["/oai/v1/log"] * 3
     assert lines[3]["invalid"] == "not a JSON object"
     assert helicone.accepted == [] and helicone.attempts == 0
+
+
+def test_an_outage_waits_instead_of_dead_lettering_and_the_lag_drains(
+    kafka: LocalKafka, topic: str, helicone: FakeHelicone, tmp_path: Path
+) -> None:
+    from localkafka import free_port
+
+    port = free_port()
+
+    def metric(name: str) -> float:
+        text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+        return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name + " "))
+
+    helicone.script = ["500"] * 60  # Helicone down for 60 attempts, far beyond max_attempts (3) per record
+    asyncio.run(produce(kafka.bootstrap_servers, topic, records(20)))
+    proc = start_forwarder(tmp_path, kafka.bootstrap_servers, topic, helicone.url, metrics_port=port)
+    try:
+        wait_for(lambda: helicone.attempts >= 20)
+        wait_for(lambda: metric("helicone_otel_forwarder_lag") > 0, timeout=30)  # the lag shows the outage
+        wait_for(lambda: len(helicone.accepted) >= 20, timeout=120)
+        wait_for(lambda: metric("helicone_otel_forwarder_lag") == 0, timeout=30)
+        assert metric("helicone_otel_forwarder_dead_lettered") == 0
+        assert metric("helicone_otel_forwarder_retried") >= 40
+        assert metric("helicone_otel_forwarder_delivered") == 20
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
