@@ -15,7 +15,6 @@ class DroppingQueue(Generic[T]):
         self._items: deque[tuple[T, int]] = deque()
         self._bytes = 0
         self._lock = threading.Lock()
-        self.dropped = 0
 
     def put(self, item: T, size: int) -> int:
         """Append; return how many old items were dropped to make room (the new one always stays)."""
@@ -27,7 +26,6 @@ class DroppingQueue(Generic[T]):
                 _, old = self._items.popleft()
                 self._bytes -= old
                 dropped += 1
-            self.dropped += dropped
             return dropped
 
     def take(self, max_items: int) -> list[T]:

@@ -131,21 +131,19 @@ class HeliconeTransport:
 
 def _minimal_body(trace_id: str, span_id: str, name: str, spans: Sequence[ReadableSpan]) -> dict[str, Any]:
     from helicone_otel.semconv import record_id
+    from helicone_otel.semconv.record import timestamp
 
     span = next((s for s in spans if s.context is not None and f"{s.context.span_id:016x}" == span_id), None)
     start = (span.start_time or 0) if span else 0
     end = max((span.end_time or start) if span else 0, start)
     rid = record_id(trace_id, span_id)
 
-    def ts(ns: int) -> dict[str, int]:
-        return {"seconds": ns // 1_000_000_000, "milliseconds": ns // 1_000_000 % 1000}
-
     return {
         "id": rid,
         "provider": "CUSTOM",
         "providerRequest": {"url": "/", "json": {"span": name}, "meta": {"Helicone-Request-Id": rid}},
         "providerResponse": {"json": {}, "status": 200, "headers": {}},
-        "timing": {"startTime": ts(start), "endTime": ts(end)},
+        "timing": {"startTime": timestamp(start), "endTime": timestamp(end)},
     }
 
 

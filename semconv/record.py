@@ -49,7 +49,8 @@ class Record:
         return out
 
 
-def _time(ns: int) -> dict[str, int]:
+def timestamp(ns: int) -> dict[str, int]:
+    """Nanoseconds since the epoch as the async-log API's `{seconds, milliseconds}`."""
     ms_total = ns // 1_000_000
     return {"seconds": ms_total // 1000, "milliseconds": ms_total % 1000}
 
@@ -86,10 +87,9 @@ def build(span: SpanView, call: LlmCall, options: MapOptions) -> Record:
     if options.omit_response:
         response_json = omit_content(response_json, request=False)
         meta["Helicone-Omit-Response"] = "true"
-    meta["Helicone-Request-Id"] = rid
 
     end_ns = max(span.end_ns, span.start_ns)
-    timing: dict[str, Any] = {"startTime": _time(span.start_ns), "endTime": _time(end_ns)}
+    timing: dict[str, Any] = {"startTime": timestamp(span.start_ns), "endTime": timestamp(end_ns)}
     if call.ttft_ms is not None:
         timing["timeToFirstToken"] = call.ttft_ms
 
