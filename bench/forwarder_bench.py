@@ -80,7 +80,7 @@ def main() -> None:
         config.write_text(
             f"forwarder: {{brokers: ['{kafka.bootstrap_servers}'], topic: bench-records, "
             f"helicone_url: 'http://127.0.0.1:{sink.server_address[1]}', api_key: sk-bench, "
-            f"concurrency: {args.concurrency}}}\n"
+            f"concurrency: {args.concurrency}, admin_address: ''}}\n"
         )
         started = time.monotonic()
         first: float | None = None

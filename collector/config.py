@@ -252,6 +252,22 @@ def _tls(parent: _Section, key: str, server: bool) -> TlsConfig | None:
     return tls
 
 
+def sasl_config(parent: _Section) -> SaslConfig | None:
+    """The `sasl` subsection of a Kafka client's section (collector exporter or forwarder)."""
+    if "sasl" not in parent:
+        return None
+    s = parent.section("sasl", {"mechanism", "username", "password"})
+    sasl = SaslConfig(s.text("mechanism", "PLAIN", SASL_MECHANISMS), s.text("username", ""), s.text("password", ""))
+    if not sasl.username:
+        raise ConfigError(f"{s.key('username')}: required with sasl")
+    return sasl
+
+
+def client_tls_config(parent: _Section) -> TlsConfig | None:
+    """The `tls` subsection of a Kafka client's section."""
+    return _tls(parent, "tls", server=False)
+
+
 def _receiver(root: _Section) -> ReceiverConfig:
     receivers = root.section("receivers", {"otlp"})
     otlp = receivers.section(
@@ -291,14 +307,6 @@ def _exporter(name: str, s: _Section) -> ExporterConfig:
     if not brokers:
         raise ConfigError(f"{s.key('brokers')}: expected a non-empty list of host:port")
     producer = s.section("producer", {"compression", "linger_ms", "max_batch_bytes", "request_timeout"})
-    sasl = None
-    if "sasl" in s:
-        ss = s.section("sasl", {"mechanism", "username", "password"})
-        sasl = SaslConfig(
-            ss.text("mechanism", "PLAIN", SASL_MECHANISMS), ss.text("username", ""), ss.text("password", "")
-        )
-        if not sasl.username:
-            raise ConfigError(f"{ss.key('username')}: required with sasl")
     topic = s.text("topic", ExporterConfig.topic)
     return ExporterConfig(
         name=name,
@@ -315,8 +323,8 @@ def _exporter(name: str, s: _Section) -> ExporterConfig:
             max_batch_bytes=producer.size("max_batch_bytes", ProducerConfig.max_batch_bytes),
             request_timeout=producer.duration("request_timeout", ProducerConfig.request_timeout),
         ),
-        sasl=sasl,
-        tls=_tls(s, "tls", server=False),
+        sasl=sasl_config(s),
+        tls=client_tls_config(s),
     )
 
 

@@ -12,6 +12,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Sequence
+from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import (
@@ -23,7 +24,7 @@ from aiokafka.errors import (
 )
 from aiokafka.helpers import create_ssl_context
 
-from .config import ExporterConfig
+from .config import ExporterConfig, SaslConfig, TlsConfig
 from .encoding import KafkaRecord
 from .metrics import Metrics
 
@@ -35,13 +36,24 @@ class KafkaUnavailable(Exception):
     """Kafka did not take the batch (unreachable, slow, leader moving); retry the whole batch later."""
 
 
-def make_producer(cfg: ExporterConfig) -> AIOKafkaProducer:
+def security_args(sasl: SaslConfig | None, tls: TlsConfig | None) -> dict[str, Any]:
+    """aiokafka client arguments for SASL and TLS (shared by the producer here and the forwarder)."""
     ssl_context = None
-    if cfg.tls is not None:
-        ssl_context = create_ssl_context(cafile=cfg.tls.ca_file, certfile=cfg.tls.cert_file, keyfile=cfg.tls.key_file)
+    if tls is not None:
+        ssl_context = create_ssl_context(cafile=tls.ca_file, certfile=tls.cert_file, keyfile=tls.key_file)
     protocol = {(False, False): "PLAINTEXT", (False, True): "SSL", (True, False): "SASL_PLAINTEXT"}.get(
-        (cfg.sasl is not None, cfg.tls is not None), "SASL_SSL"
+        (sasl is not None, tls is not None), "SASL_SSL"
     )
+    return {
+        "security_protocol": protocol,
+        "ssl_context": ssl_context,
+        "sasl_mechanism": sasl.mechanism if sasl else "PLAIN",
+        "sasl_plain_username": sasl.username if sasl else None,
+        "sasl_plain_password": sasl.password if sasl else None,
+    }
+
+
+def make_producer(cfg: ExporterConfig) -> AIOKafkaProducer:
     return AIOKafkaProducer(
         bootstrap_servers=list(cfg.brokers),
         client_id="helicone-otel",
@@ -52,11 +64,7 @@ def make_producer(cfg: ExporterConfig) -> AIOKafkaProducer:
         max_batch_size=cfg.producer.max_batch_bytes,
         max_request_size=cfg.max_message_bytes + 64 * 1024,
         request_timeout_ms=int(cfg.producer.request_timeout * 1000),
-        security_protocol=protocol,
-        ssl_context=ssl_context,
-        sasl_mechanism=cfg.sasl.mechanism if cfg.sasl else "PLAIN",
-        sasl_plain_username=cfg.sasl.username if cfg.sasl else None,
-        sasl_plain_password=cfg.sasl.password if cfg.sasl else None,
+        **security_args(cfg.sasl, cfg.tls),
     )
 
 

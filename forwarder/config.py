@@ -6,22 +6,36 @@ forwarder:
   group_id: helicone-otel-forwarder
   dead_letter_topic: helicone-llm-logs-dlq       # default: <topic>-dlq
   helicone_url: https://api.worker.helicone.ai
-  api_key: ${env:HELICONE_API_KEY:-}            # used when a record carries no helicone-auth header
+  api_key: ${env:HELICONE_API_KEY:-}            # the key for records that bring none of their own
+  api_key_header: helicone-auth                  # Kafka header with a per-record key ('' to ignore it)
+  api_keys:                                      # or: a key per value of one Helicone property
+    property: tenant                             #   (Helicone-Property-Tenant in providerRequest.meta)
+    keys: {acme: sk-helicone-acme, globex: sk-helicone-globex}
   concurrency: 16                                # posts in flight
-  max_attempts: 8                                # per record, then dead-lettered
+  max_attempts: 8                                # per record while others go through, then dead-lettered
   request_timeout: 10s
   dedupe_window: 100000                          # recent record ids remembered
-  metrics_address: 127.0.0.1:8889
+  admin_address: 127.0.0.1:8889                  # /metrics, / (live), /ready; '' turns it off
+  sasl: {mechanism: PLAIN, username: ..., password: ...}   # as in exporters.kafka
+  tls: {ca_file: ..., cert_file: ..., key_file: ...}
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
-from helicone_otel.collector.config import ConfigError, _Section, substitute_env
+from helicone_otel.collector.config import (
+    ConfigError,
+    SaslConfig,
+    TlsConfig,
+    _Section,
+    client_tls_config,
+    sasl_config,
+    substitute_env,
+)
 
 DEFAULT_HELICONE_URL = "https://api.worker.helicone.ai"
 
@@ -33,24 +47,43 @@ class ForwarderConfig:
     group_id: str = "helicone-otel-forwarder"
     dead_letter_topic: str = "helicone-llm-logs-dlq"
     helicone_url: str = DEFAULT_HELICONE_URL
-    api_key: str | None = None
+    api_key: str | None = field(default=None, repr=False)
+    api_key_header: str | None = "helicone-auth"
+    api_key_property: str | None = None  # lower-case property name, e.g. "tenant"
+    api_keys: dict[str, str] = field(default_factory=dict, repr=False)  # property value -> key
     concurrency: int = 16
     max_attempts: int = 8
     request_timeout: float = 10.0
     dedupe_window: int = 100_000
-    metrics_address: str | None = None
+    admin_address: str | None = "127.0.0.1:8889"
+    sasl: SaslConfig | None = None
+    tls: TlsConfig | None = None
 
 
 def parse(raw: Any) -> ForwarderConfig:
     root = raw if isinstance(raw, dict) else {}
     s = _Section(root.get("forwarder"), "forwarder", {
-        "brokers", "topic", "group_id", "dead_letter_topic", "helicone_url", "api_key", "concurrency",
-        "max_attempts", "request_timeout", "dedupe_window", "metrics_address",
+        "brokers", "topic", "group_id", "dead_letter_topic", "helicone_url", "api_key", "api_key_header",
+        "api_keys", "concurrency", "max_attempts", "request_timeout", "dedupe_window", "admin_address", "sasl",
+        "tls",
     })  # fmt: skip
     topic = s.text("topic", ForwarderConfig.topic)
     brokers = s.strings("brokers", ForwarderConfig.brokers)
     if not brokers:
         raise ConfigError("forwarder.brokers: expected a non-empty list of host:port")
+    prop, keys = None, {}
+    if "api_keys" in s:
+        by = s.section("api_keys", {"property", "keys"})
+        prop = by.text("property", "").lower().removeprefix("helicone-property-") or None
+        if prop is None:
+            raise ConfigError(f"{by.key('property')}: required with api_keys")
+        table = by.value.get("keys")
+        if not isinstance(table, dict) or not all(isinstance(v, str) and v for v in table.values()):
+            raise ConfigError(f"{by.key('keys')}: expected a mapping of property value to API key")
+        keys = {str(k): v for k, v in table.items()}
+    admin = s.text("admin_address", ForwarderConfig.admin_address or "")
+    if admin and not admin.rpartition(":")[2].isdigit():
+        raise ConfigError(f"{s.key('admin_address')}: expected host:port, got {admin!r}")
     return ForwarderConfig(
         brokers=brokers,
         topic=topic,
@@ -58,11 +91,16 @@ def parse(raw: Any) -> ForwarderConfig:
         dead_letter_topic=s.text("dead_letter_topic", f"{topic}-dlq"),
         helicone_url=s.text("helicone_url", DEFAULT_HELICONE_URL).rstrip("/"),
         api_key=s.text("api_key", "") or None,
+        api_key_header=s.text("api_key_header", "helicone-auth").lower() or None,
+        api_key_property=prop,
+        api_keys=keys,
         concurrency=s.integer("concurrency", 16, minimum=1),
         max_attempts=s.integer("max_attempts", 8, minimum=1),
         request_timeout=s.duration("request_timeout", 10.0),
         dedupe_window=s.integer("dedupe_window", 100_000),
-        metrics_address=s.text("metrics_address", "") or None,
+        admin_address=admin or None,
+        sasl=sasl_config(s),
+        tls=client_tls_config(s),
     )
 
 

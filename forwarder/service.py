@@ -1,38 +1,48 @@
 """Consumes Helicone log records from Kafka and delivers each to Helicone's async log API.
 
-At-least-once: records are fetched in batches, every record of a batch is delivered (2xx) or
-dead-lettered, and only then are the batch's offsets committed. Retryable answers (429, 5xx,
-timeouts, connection errors) are retried with jittered exponential backoff honouring Retry-After.
-While nothing goes through (Helicone down) records wait and the lag grows: an outage never fills the
-dead-letter topic. A record that still fails after `max_attempts` while other records go through is
-poison, and goes to the dead-letter topic with the error in a header, as do other 4xx and records
-that fail validation, so a poison record never blocks its partition. Record ids are
-deterministic, so a bounded window of recently delivered ids drops the duplicates that at-least-once
-hops upstream produce. SIGTERM: finish the batch in flight, commit, leave the group.
+At-least-once: records are fetched in batches and delivered concurrently (bounded); a partition's
+offset is committed up to the first record that is neither delivered (2xx) nor dead-lettered.
+Retryable answers (429, 5xx, timeouts, connection errors) are retried with jittered exponential
+backoff honouring Retry-After. While nothing goes through (Helicone down) records wait and the lag
+grows: an outage never fills the dead-letter topic. A record that still fails after `max_attempts`
+while other records go through is poison, and goes to the dead-letter topic with the error in a
+header, as do other 4xx and records that fail validation, so a poison record never blocks its
+partition. Record ids are deterministic, so a bounded window of recently delivered ids drops the
+duplicates that at-least-once hops upstream produce.
+
+Rebalance and SIGTERM take the same path: records still waiting to be retried are given up (not
+committed, so the partition's next owner delivers them), posts in flight finish, what was done is
+committed, and only then are the partitions released or the group left.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import email.utils
 import json
 import logging
 import random
 import signal
 import time
 from collections import OrderedDict
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, TypeAlias
 
-import httpx
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+import aiohttp
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import KafkaError
 from aiokafka.structs import ConsumerRecord
 from helicone_otel.collector.metrics import Metrics
+from helicone_otel.collector.producer import security_args
 from helicone_otel.semconv.providers import log_route
 
 from .config import ForwarderConfig
 
 log = logging.getLogger(__name__)
 RETRYABLE = {408, 429, 500, 502, 503, 504}
+MAX_RETRY_AFTER = 300.0  # seconds: a larger Retry-After is honoured up to this
+Record: TypeAlias = ConsumerRecord[bytes, bytes]
 
 
 class Permanent(Exception):
@@ -40,8 +50,8 @@ class Permanent(Exception):
 
 
 class Interrupted(Exception):
-    """Shutdown came while a record was waiting to be retried: neither delivered nor dead-lettered,
-    so its batch is not committed and the next start delivers it."""
+    """A rebalance or shutdown came while the record waited to be (re)tried: neither delivered nor
+    dead-lettered, so its offset is not committed and the partition's next owner delivers it."""
 
 
 def validate(value: bytes) -> dict[str, Any]:
@@ -52,60 +62,154 @@ def validate(value: bytes) -> dict[str, Any]:
         raise Permanent(f"not JSON: {exc}") from exc
     if not isinstance(body, dict):
         raise Permanent("not a JSON object")
-    for key, kind in (("providerRequest", dict), ("providerResponse", dict), ("timing", dict)):
-        if not isinstance(body.get(key), kind):
+    for key in ("providerRequest", "providerResponse", "timing"):
+        if not isinstance(body.get(key), dict):
             raise Permanent(f"{key} missing")
     if not isinstance(body["providerResponse"].get("status"), int):
         raise Permanent("providerResponse.status missing")
     return body
 
 
-class Forwarder:
+def retry_after(value: str | None) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or HTTP-date), capped."""
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            seconds = email.utils.parsedate_to_datetime(value).timestamp() - time.time()
+        except (TypeError, ValueError):
+            return None
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER)
+
+
+def done_prefix(outcomes: Sequence[object]) -> int:
+    """How many records from the start of a partition's batch are done (delivered or dead-lettered):
+    the partition is committed past exactly those and rewound to the next."""
+    for index, outcome in enumerate(outcomes):
+        if isinstance(outcome, BaseException):
+            return index
+    return len(outcomes)
+
+
+class Forwarder(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka's abc is untyped
     def __init__(self, config: ForwarderConfig, dry_run: bool = False) -> None:
         self.config = config
         self.dry_run = dry_run
         self.metrics = Metrics()
         self.recent: OrderedDict[str, None] = OrderedDict()
         self._stop = asyncio.Event()
+        self._interrupt = asyncio.Event()  # set by stop() and during a rebalance: waiting records give up
+        self._idle = asyncio.Event()  # no batch in hand
+        self._idle.set()
         self._semaphore = asyncio.Semaphore(config.concurrency)
         self.last_success = 0.0  # monotonic time of the last 2xx: tells an outage from a poison record
+        self.failing_since: float | None = None  # monotonic time since which no post has succeeded
+        self.last_failure = ""
+        self.joined = False
+        self.kafka_error: str | None = None
 
     def stop(self) -> None:
         self._stop.set()
+        self._interrupt.set()
+
+    def ready(self) -> tuple[bool, str]:
+        """Readiness for `/ready`: joined the group, Kafka answering, Helicone taking records."""
+        if self.kafka_error:
+            return False, f"Kafka: {self.kafka_error}"
+        if not self.joined:
+            return False, "joining the consumer group"
+        if self.failing_since is not None:
+            since = time.monotonic() - self.failing_since
+            return False, f"Helicone has taken no record for {since:.0f}s: {self.last_failure}"
+        return True, "delivering"
+
+    # ConsumerRebalanceListener: aiokafka awaits these in its coordinator task
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        if not self._idle.is_set():
+            log.info("rebalance: finishing the batch in hand before releasing %d partitions", len(revoked))
+            self._interrupt.set()
+            await self._idle.wait()
+            if not self._stop.is_set():
+                self._interrupt.clear()
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        self.joined = True
+        log.info("assigned %s", sorted(f"{tp.topic}[{tp.partition}]" for tp in assigned))
 
     async def run(self) -> None:
         cfg = self.config
+        security = security_args(cfg.sasl, cfg.tls)
         consumer = AIOKafkaConsumer(
-            cfg.topic, bootstrap_servers=list(cfg.brokers), group_id=cfg.group_id, enable_auto_commit=False,
-            auto_offset_reset="earliest", max_poll_records=500,
+            bootstrap_servers=list(cfg.brokers), group_id=cfg.group_id, client_id="helicone-otel-forwarder",
+            enable_auto_commit=False, auto_offset_reset="earliest", max_poll_records=500, **security,
         )  # fmt: skip
-        producer = AIOKafkaProducer(bootstrap_servers=list(cfg.brokers), enable_idempotence=True, acks="all")
+        producer = AIOKafkaProducer(
+            bootstrap_servers=list(cfg.brokers), client_id="helicone-otel-forwarder", enable_idempotence=True,
+            acks="all", **security,
+        )  # fmt: skip
+        consumer.subscribe([cfg.topic], listener=self)
         await consumer.start()
         if not self.dry_run:
             await producer.start()
-        client = httpx.AsyncClient(timeout=cfg.request_timeout, limits=httpx.Limits(max_connections=cfg.concurrency))
+        session = aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=cfg.request_timeout),
+            connector=aiohttp.TCPConnector(limit=cfg.concurrency),
+            raise_for_status=False,
+        )
         lag_task = asyncio.get_running_loop().create_task(self._lag_loop(consumer))
         try:
             while not self._stop.is_set():
                 batches = await consumer.getmany(timeout_ms=500, max_records=500)
-                for tp, records in batches.items():
-                    results = await asyncio.gather(
-                        *(self._handle(r, client, producer) for r in records), return_exceptions=True
-                    )
-                    failures = [r for r in results if isinstance(r, BaseException)]
-                    if failures:  # not all delivered or dead-lettered: no commit, redelivered next start
-                        if not all(isinstance(f, Interrupted) for f in failures):
-                            log.error("batch of %s not committed: %r", tp, failures[0])
-                        self._stop.set()
-                        break
-                    if not self.dry_run:
-                        await consumer.commit({tp: records[-1].offset + 1})
+                if not batches or self._stop.is_set():
+                    continue  # (records fetched as SIGTERM came are left for the next owner)
+                self._idle.clear()
+                try:
+                    await self._deliver(consumer, batches, session, producer)
+                finally:
+                    self._idle.set()
         finally:
             lag_task.cancel()
-            await client.aclose()
+            await session.close()
             if not self.dry_run:
                 await producer.stop()
             await consumer.stop()  # leaves the group: partitions move on at once
+
+    async def _deliver(self, consumer: AIOKafkaConsumer, batches: dict[TopicPartition, list[Record]],
+                       session: aiohttp.ClientSession, producer: AIOKafkaProducer) -> None:  # fmt: skip
+        """Deliver one fetch (all its partitions at once), commit what was done, and rewind each
+        partition to its first record that was not."""
+        seen: set[str] = set()
+        results = await asyncio.gather(
+            *(self._handle(r, session, producer, seen) for records in batches.values() for r in records),
+            return_exceptions=True,
+        )
+        offsets: dict[TopicPartition, int] = {}
+        position = 0
+        for tp, records in batches.items():
+            outcome = results[position : position + len(records)]
+            position += len(records)
+            done = done_prefix(outcome)
+            if done:
+                offsets[tp] = records[done - 1].offset + 1
+            failures = [r for r in outcome if isinstance(r, BaseException)]
+            if failures:
+                if not all(isinstance(f, Interrupted) for f in failures):
+                    error = next(f for f in failures if not isinstance(f, Interrupted))
+                    log.error(
+                        "%s: %d records neither delivered nor dead-lettered, retrying: %r", tp, len(failures), error
+                    )
+                with contextlib.suppress(KafkaError, AssertionError, ValueError):
+                    consumer.seek(tp, records[done].offset)  # fails only if the partition is already gone
+        if offsets and not self.dry_run:
+            try:
+                await consumer.commit(offsets)
+            except KafkaError as exc:  # the group moved on: the next owner redelivers (duplicates, no loss)
+                log.warning("commit of %d partitions failed: %r", len(offsets), exc)
+        if any(isinstance(r, BaseException) and not isinstance(r, Interrupted) for r in results):
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._interrupt.wait(), 1.0)  # e.g. Kafka down for the DLQ
 
     async def _lag_loop(self, consumer: AIOKafkaConsumer) -> None:
         """Every second: records in the assigned partitions beyond the committed offsets. It keeps
@@ -120,27 +224,44 @@ class Forwarder:
                     committed = await consumer.committed(tp)
                     lag += max(ends.get(tp, 0) - (committed or 0), 0)
                 self.metrics.set("helicone_otel_forwarder_lag", lag)
+                self.kafka_error = None
             except Exception as exc:  # a metric must never stop the forwarder
+                self.kafka_error = f"{type(exc).__name__}: {exc}"
                 log.debug("lag not measured: %r", exc)
 
-    async def _handle(self, record: ConsumerRecord[bytes, bytes], client: httpx.AsyncClient,
-                      producer: AIOKafkaProducer) -> None:  # fmt: skip
-        headers = {k: v.decode(errors="replace") for k, v in record.headers}
+    def api_key(self, headers: dict[str, str], body: dict[str, Any]) -> str | None:
+        """The record's own key (header), else the key for its property value, else the default."""
+        cfg = self.config
+        if cfg.api_key_header and headers.get(cfg.api_key_header):
+            return headers[cfg.api_key_header]
+        if cfg.api_key_property:
+            meta = body["providerRequest"].get("meta")
+            wanted = "helicone-property-" + cfg.api_key_property
+            for name, value in (meta if isinstance(meta, dict) else {}).items():
+                if str(name).lower() == wanted and str(value) in cfg.api_keys:
+                    return cfg.api_keys[str(value)]
+        return cfg.api_key
+
+    async def _handle(self, record: Record, session: aiohttp.ClientSession, producer: AIOKafkaProducer,
+                      seen: set[str]) -> None:  # fmt: skip
+        headers = {k.lower(): v.decode(errors="replace") for k, v in record.headers}
         try:
             body = validate(record.value or b"")
             record_id = str(body.get("id") or "")
-            if record_id and record_id in self.recent:
+            if record_id and (record_id in self.recent or record_id in seen):
                 self.metrics.add("helicone_otel_forwarder_duplicates")
                 return
+            if record_id:
+                seen.add(record_id)
             route = log_route(str(body.get("provider") or headers.get("provider") or "CUSTOM"))
-            key = headers.get("helicone-auth") or self.config.api_key
+            key = self.api_key(headers, body)
             if not key:
-                raise Permanent("no Helicone API key: no helicone-auth header and none configured")
+                raise Permanent("no Helicone API key: none in the record's header or property, none configured")
             if self.dry_run:
                 print(json.dumps({"route": route, "id": record_id, "offset": record.offset}), flush=True)
                 return
             async with self._semaphore:
-                await self._post(client, route, key, record.value or b"")
+                await self._post(session, route, key, record.value or b"")
             if record_id:
                 self.recent[record_id] = None
                 if len(self.recent) > self.config.dedupe_window:
@@ -149,66 +270,69 @@ class Forwarder:
         except Permanent as exc:
             await self._dead_letter(record, str(exc), producer)
 
-    async def _post(self, client: httpx.AsyncClient, route: str, key: str, value: bytes) -> None:
+    async def _post(self, session: aiohttp.ClientSession, route: str, key: str, value: bytes) -> None:
         backoff = 0.2
         first = time.monotonic()
         attempt = 0
+        headers = {"authorization": f"Bearer {key}", "content-type": "application/json"}
         while True:
+            if self._interrupt.is_set():
+                raise Interrupted("rebalance or shutdown")
             attempt += 1
             wait = backoff * random.uniform(0.5, 1.5)
             started = time.monotonic()
             try:
-                reply = await client.post(
-                    self.config.helicone_url + route, content=value,
-                    headers={"authorization": f"Bearer {key}", "content-type": "application/json"},
-                )  # fmt: skip
-            except httpx.HTTPError as exc:
-                reason = f"{type(exc).__name__}: {exc}"
+                async with session.post(self.config.helicone_url + route, data=value, headers=headers) as reply:
+                    status, text = reply.status, await reply.text(errors="replace")
+                    hinted = retry_after(reply.headers.get("retry-after"))
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
             else:
                 self.metrics.observe("helicone_otel_forwarder_post_latency_seconds", time.monotonic() - started)
-                if reply.status_code < 300:
-                    self.last_success = time.monotonic()
+                if status < 300:
+                    self.last_success, self.failing_since = time.monotonic(), None
                     return
-                reason = f"HTTP {reply.status_code}: {reply.text[:300]}"
-                if reply.status_code not in RETRYABLE:
+                reason = f"HTTP {status}: {text[:300]}"
+                if status not in RETRYABLE:
                     raise Permanent(reason)
-                retry_after = reply.headers.get("retry-after", "")
-                if retry_after.isdigit():
-                    wait = float(retry_after)
+                wait = hinted if hinted is not None else wait
+            self.last_failure = reason
+            if self.failing_since is None and self.last_success < started:
+                self.failing_since = started
             if attempt >= self.config.max_attempts and self.last_success > first:
                 raise Permanent(f"gave up after {attempt} attempts while other records went through: {reason}")
-            if self._stop.is_set():
-                raise Interrupted(reason)
             self.metrics.add("helicone_otel_forwarder_retried")
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), wait)
+                await asyncio.wait_for(self._interrupt.wait(), wait)
             backoff = min(backoff * 2, 30.0)
 
-    async def _dead_letter(self, record: ConsumerRecord[bytes, bytes], error: str, producer: AIOKafkaProducer) -> None:
+    async def _dead_letter(self, record: Record, error: str, producer: AIOKafkaProducer) -> None:
         log.warning("record at %s[%d]@%d dead-lettered: %s", record.topic, record.partition, record.offset, error)
-        self.metrics.add("helicone_otel_forwarder_dead_lettered")
         if self.dry_run:
             print(json.dumps({"invalid": error, "offset": record.offset}), flush=True)
             return
         headers = list(record.headers)  # helicone-auth stays: a replay needs the tenant's key
         headers += [("error", error[:1000].encode()), ("original-offset", str(record.offset).encode())]
         await producer.send_and_wait(self.config.dead_letter_topic, record.value, key=record.key, headers=headers)
+        self.metrics.add("helicone_otel_forwarder_dead_lettered")
 
 
 async def serve(config: ForwarderConfig, dry_run: bool = False) -> None:
     from helicone_otel.collector._http import bind, start_http_server
-    from helicone_otel.collector.admin import metrics_app
+    from helicone_otel.collector.admin import health_app, metrics_app
+    from starlette.applications import Starlette
 
     forwarder = Forwarder(config, dry_run)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, forwarder.stop)
-    metrics = None
-    if config.metrics_address:
-        metrics = await start_http_server(metrics_app(forwarder.metrics), bind(config.metrics_address))
+    admin = None
+    if config.admin_address:
+        app = Starlette(routes=health_app(forwarder.ready).routes + metrics_app(forwarder.metrics).routes)
+        admin = await start_http_server(app, bind(config.admin_address))
     try:
         await forwarder.run()
     finally:
-        if metrics is not None:
-            metrics[0].should_exit = True
-            await metrics[1]
+        if admin is not None:
+            admin[0].should_exit = True
+            await admin[1]

@@ -1,7 +1,8 @@
 """A local stand-in for Helicone's async log API (the one part of the pipeline that cannot run here).
 
 It checks every body against the async-log schema and the Authorization header, keeps what it
-accepted, and can be told to answer 429 (with Retry-After), 500, 400, or to hang.
+accepted, and can be told to answer 429 (with Retry-After), 500, 400, to hang, or to take `delay`
+seconds over every answer.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ class FakeHelicone:
         self.accepted: list[tuple[str, dict[str, Any]]] = []
         self.attempts = 0
         self.script: list[str] = []  # answers to give first, in order: "429", "500", "400", "hang"
+        self.delay = 0.0
         self.lock = threading.Lock()
         fake = self
 
@@ -63,6 +65,7 @@ class FakeHelicone:
                 if action == "hang":
                     time.sleep(30)
                     return
+                time.sleep(fake.delay)
                 if action in ("429", "500"):
                     return self._reply(
                         int(action), {"error": "try later"}, {"Retry-After": "1"} if action == "429" else {}

@@ -1,5 +1,7 @@
-"""The forwarder against a real Kafka and the fake Helicone: exactly once in the happy path, no loss
-across SIGKILL, the dead-letter topic gets exactly the permanently rejected records."""
+"""The forwarder against a real Kafka and the fake Helicone: exactly once in the happy path and across
+a rebalance between two instances, no loss across SIGKILL, the dead-letter topic gets exactly the
+permanently rejected records, health that tells an outage; and the small pure parts (key choice,
+Retry-After, the committable prefix, configuration errors)."""
 
 from __future__ import annotations
 
@@ -10,6 +12,8 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -18,8 +22,10 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from conftest import create_topic
 from fakehelicone import FakeHelicone
-from helicone_otel.collector.config import ExporterConfig
+from helicone_otel.collector.config import ConfigError, ExporterConfig
 from helicone_otel.collector.encoding import encode
+from helicone_otel.forwarder.config import parse
+from helicone_otel.forwarder.service import Forwarder, Interrupted, done_prefix, retry_after
 from helicone_otel.semconv import MapOptions
 from helpers import read_topic
 from localkafka import LocalKafka
@@ -56,10 +62,10 @@ def start_forwarder(
     tmp_path: Path, brokers: str, topic: str, url: str, *extra: str, metrics_port: int = 0
 ) -> subprocess.Popen[bytes]:
     config = tmp_path / "forwarder.yaml"
-    metrics = f", metrics_address: '127.0.0.1:{metrics_port}'" if metrics_port else ""
+    admin = f"'127.0.0.1:{metrics_port}'" if metrics_port else "''"
     config.write_text(
         f"forwarder: {{brokers: ['{brokers}'], topic: {topic}, group_id: g-{topic}, helicone_url: '{url}', "
-        f"max_attempts: 3, request_timeout: 2s{metrics}}}\n"
+        f"max_attempts: 3, request_timeout: 2s, admin_address: {admin}}}\n"
     )
     log = open(tmp_path / "forwarder.log", "ab")  # noqa: SIM115 - the child owns it
     proc = subprocess.Popen(
@@ -158,11 +164,103 @@ def test_an_outage_waits_instead_of_dead_lettering_and_the_lag_drains(
     try:
         wait_for(lambda: helicone.attempts >= 20)
         wait_for(lambda: metric("helicone_otel_forwarder_lag") > 0, timeout=30)  # the lag shows the outage
+        assert httpx.get(f"http://127.0.0.1:{port}/", timeout=5).status_code == 200  # alive
+        not_ready = httpx.get(f"http://127.0.0.1:{port}/ready", timeout=5)
+        assert not_ready.status_code == 503
+        assert "Helicone has taken no record" in not_ready.json()["reason"] and "HTTP 500" in not_ready.json()["reason"]
         wait_for(lambda: len(helicone.accepted) >= 20, timeout=120)
         wait_for(lambda: metric("helicone_otel_forwarder_lag") == 0, timeout=30)
+        ready = httpx.get(f"http://127.0.0.1:{port}/ready", timeout=5)
+        assert (ready.status_code, ready.json()["reason"]) == (200, "delivering")
         assert metric("helicone_otel_forwarder_dead_lettered") == 0
         assert metric("helicone_otel_forwarder_retried") >= 40
         assert metric("helicone_otel_forwarder_delivered") == 20
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(30) == 0
+
+
+def test_two_instances_share_the_partitions_and_hand_them_over_without_loss_or_duplicates(
+    kafka: LocalKafka, tmp_path: Path
+) -> None:
+    """Instance B joins while A is mid-batch, then A is stopped mid-stream: each rebalance lets the
+    batch in hand finish and commit before the partitions move, so every record is posted exactly once."""
+    name = f"t-{uuid.uuid4().hex[:12]}"
+    asyncio.run(create_topic(kafka.bootstrap_servers, name, partitions=4))
+    items = records(1200)
+    asyncio.run(produce(kafka.bootstrap_servers, name, items))
+    first, second = FakeHelicone(KEY), FakeHelicone(KEY)  # one per instance: who delivered what
+    first.delay = second.delay = 0.15  # ~100 posts/s per instance: every hand-over finds a batch in hand
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    a = start_forwarder(tmp_path / "a", kafka.bootstrap_servers, name, first.url)
+    b = None
+    try:
+        wait_for(lambda: len(first.accepted) >= 100)
+        b = start_forwarder(tmp_path / "b", kafka.bootstrap_servers, name, second.url)
+        wait_for(lambda: len(second.accepted) >= 100)  # the group rebalanced: B owns some partitions
+        assert len(first.accepted) + len(second.accepted) < len(items)  # ... while records remained
+        a.send_signal(signal.SIGTERM)  # A leaves mid-stream: B takes every partition
+        assert a.wait(30) == 0
+        wait_for(lambda: len({b["id"] for _, b in first.accepted + second.accepted}) >= len(items), timeout=120)
+        time.sleep(2.0)  # anything posted twice would arrive now
+    finally:
+        for proc in (a, b):
+            if proc is not None and proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                proc.wait(30)
+        first.close()
+        second.close()
+    posted = Counter(body["id"] for _, body in first.accepted + second.accepted)
+    assert set(posted) == {json.loads(v)["id"] for _, v, _ in items}
+    assert [i for i, n in posted.items() if n > 1] == []
+
+
+def test_the_key_comes_from_the_record_header_then_its_property_then_the_default() -> None:
+    config = parse({"forwarder": {
+        "api_key": "sk-default",
+        "api_keys": {"property": "Helicone-Property-Tenant", "keys": {"acme": "sk-acme", "globex": "sk-globex"}},
+    }})  # fmt: skip
+    forwarder = Forwarder(config)
+
+    def body(**meta: str) -> dict[str, object]:
+        return {"providerRequest": {"meta": meta}}
+
+    assert forwarder.api_key({"helicone-auth": "sk-own"}, body(**{"Helicone-Property-Tenant": "acme"})) == "sk-own"
+    assert forwarder.api_key({}, body(**{"helicone-property-tenant": "acme"})) == "sk-acme"
+    assert forwarder.api_key({}, body(**{"Helicone-Property-Tenant": "globex"})) == "sk-globex"
+    assert forwarder.api_key({}, body(**{"Helicone-Property-Tenant": "initech"})) == "sk-default"
+    assert forwarder.api_key({}, body()) == "sk-default"
+    without_header = Forwarder(parse({"forwarder": {"api_key_header": ""}}))
+    assert without_header.api_key({"helicone-auth": "sk-own"}, body()) is None
+
+
+@pytest.mark.parametrize(
+    ("section", "message"),
+    [
+        ({"api_keys": {"keys": {"a": "k"}}}, "forwarder.api_keys.property: required"),
+        ({"api_keys": {"property": "tenant", "keys": ["k"]}}, "forwarder.api_keys.keys: expected a mapping"),
+        ({"admin_address": "localhost"}, "forwarder.admin_address: expected host:port"),
+        ({"sasl": {"mechanism": "PLAIN"}}, "forwarder.sasl.username: required"),
+        ({"brokers": []}, "forwarder.brokers: expected a non-empty list"),
+        ({"retries": 3}, "forwarder.retries"),
+    ],
+)
+def test_a_bad_forwarder_section_is_an_error_naming_its_key(section: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError, match=message.replace(".", r"\.")):
+        parse({"forwarder": section})
+
+
+def test_retry_after_reads_seconds_and_http_dates_and_caps_them() -> None:
+    assert retry_after("3") == 3.0
+    assert retry_after("0.5") == 0.5
+    assert retry_after("86400") == 300.0
+    soon = time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(time.time() + 20))
+    assert 18 <= (retry_after(soon) or 0) <= 20
+    assert retry_after("soon") is None and retry_after(None) is None
+
+
+def test_a_partition_is_committed_only_past_its_unbroken_run_of_done_records() -> None:
+    assert done_prefix([None, None, None]) == 3
+    assert done_prefix([None, Interrupted(), None]) == 1  # the third is posted again by the next owner
+    assert done_prefix([RuntimeError(), None]) == 0
