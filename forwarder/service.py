@@ -213,21 +213,28 @@ class Forwarder(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka's 
 
     async def _lag_loop(self, consumer: AIOKafkaConsumer) -> None:
         """Every second: records in the assigned partitions beyond the committed offsets. It keeps
-        counting while a batch waits out an outage (the fetch position has moved on; commits have not)."""
+        counting while a batch waits out an outage (the fetch position has moved on; commits have not).
+        Kafka not answering within 5 s makes `/ready` say so."""
         while True:
             await asyncio.sleep(1.0)
             try:
-                partitions = list(consumer.assignment())
-                ends = await consumer.end_offsets(partitions) if partitions else {}
-                lag = 0
-                for tp in partitions:
-                    committed = await consumer.committed(tp)
-                    lag += max(ends.get(tp, 0) - (committed or 0), 0)
+                lag = await asyncio.wait_for(self._lag(consumer), 5.0)
                 self.metrics.set("helicone_otel_forwarder_lag", lag)
                 self.kafka_error = None
+            except TimeoutError:
+                self.kafka_error = "no answer to an offsets request within 5s"
             except Exception as exc:  # a metric must never stop the forwarder
                 self.kafka_error = f"{type(exc).__name__}: {exc}"
-                log.debug("lag not measured: %r", exc)
+
+    @staticmethod
+    async def _lag(consumer: AIOKafkaConsumer) -> int:
+        partitions = list(consumer.assignment())
+        ends = await consumer.end_offsets(partitions) if partitions else {}
+        lag = 0
+        for tp in partitions:
+            committed = await consumer.committed(tp)
+            lag += max(ends.get(tp, 0) - (committed or 0), 0)
+        return lag
 
     def api_key(self, headers: dict[str, str], body: dict[str, Any]) -> str | None:
         """The record's own key (header), else the key for its property value, else the default."""

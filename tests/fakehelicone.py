@@ -51,6 +51,7 @@ class FakeHelicone:
         self.api_key = api_key
         self.accepted: list[tuple[str, dict[str, Any]]] = []
         self.attempts = 0
+        self.attempt_times: list[float] = []  # time.monotonic() of each request's arrival
         self.script: list[str] = []  # answers to give first, in order: "429", "500", "400", "hang"
         self.delay = 0.0
         self.lock = threading.Lock()
@@ -61,6 +62,7 @@ class FakeHelicone:
                 data = self.rfile.read(int(self.headers.get("content-length", 0)))
                 with fake.lock:
                     fake.attempts += 1
+                    fake.attempt_times.append(time.monotonic())
                     action = fake.script.pop(0) if fake.script else "ok"
                 if action == "hang":
                     time.sleep(30)

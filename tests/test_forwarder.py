@@ -133,6 +133,22 @@ def test_sigkill_and_restart_lose_nothing_and_poison_goes_to_the_dead_letter_top
     assert errors[0].startswith("HTTP 400") and errors[1].startswith("not JSON")
 
 
+def test_a_429_waits_its_retry_after_and_a_hung_post_times_out_and_is_retried(
+    kafka: LocalKafka, topic: str, helicone: FakeHelicone, tmp_path: Path
+) -> None:
+    helicone.script = ["429", "hang"]  # Retry-After: 1; the hang outlasts request_timeout (2s)
+    asyncio.run(produce(kafka.bootstrap_servers, topic, records(1)))
+    proc = start_forwarder(tmp_path, kafka.bootstrap_servers, topic, helicone.url)
+    try:
+        wait_for(lambda: len(helicone.accepted) == 1)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+    first, second, third = helicone.attempt_times
+    assert second - first >= 0.95  # the backoff alone would have been 0.1 to 0.3 s
+    assert 2.0 <= third - second < 6.0  # request_timeout, then a short backoff
+
+
 def test_dry_run_validates_and_posts_nothing(
     kafka: LocalKafka, topic: str, helicone: FakeHelicone, tmp_path: Path
 ) -> None:
@@ -264,3 +280,39 @@ def test_a_partition_is_committed_only_past_its_unbroken_run_of_done_records() -
     assert done_prefix([None, None, None]) == 3
     assert done_prefix([None, Interrupted(), None]) == 1  # the third is posted again by the next owner
     assert done_prefix([RuntimeError(), None]) == 0
+
+
+def test_kafka_down_shows_in_ready_and_delivery_resumes_when_it_is_back(
+    own_kafka: LocalKafka, helicone: FakeHelicone, tmp_path: Path
+) -> None:
+    from localkafka import free_port
+
+    port = free_port()
+    topic = "records"
+    asyncio.run(create_topic(own_kafka.bootstrap_servers, topic))
+    before, after = records(30), records(30, start=5000)
+    asyncio.run(produce(own_kafka.bootstrap_servers, topic, before))
+    proc = start_forwarder(tmp_path, own_kafka.bootstrap_servers, topic, helicone.url, metrics_port=port)
+
+    def ready() -> tuple[int, str]:
+        reply = httpx.get(f"http://127.0.0.1:{port}/ready", timeout=5)
+        return reply.status_code, reply.json()["reason"]
+
+    try:
+        wait_for(lambda: len(helicone.accepted) >= 30)
+        wait_for(lambda: ready()[0] == 200, timeout=30)
+        own_kafka.stop(keep_data=True)
+        wait_for(lambda: ready()[0] == 503, timeout=30)
+        assert ready()[1].startswith("Kafka: ")
+        assert proc.poll() is None  # still running, waiting for Kafka
+        own_kafka.start()
+        asyncio.run(produce(own_kafka.bootstrap_servers, topic, after))
+        wait_for(lambda: len(helicone.accepted) >= 60, timeout=120)
+        wait_for(lambda: ready()[0] == 200, timeout=30)
+        time.sleep(1.0)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+    posted = Counter(body["id"] for _, body in helicone.accepted)
+    assert set(posted) == {json.loads(v)["id"] for _, v, _ in before + after}
+    assert max(posted.values()) == 1
