@@ -2,8 +2,8 @@
 
 At-least-once: records are fetched in batches and delivered concurrently (bounded); a partition's
 offset is committed up to the first record that is neither delivered (2xx) nor dead-lettered.
-Retryable answers (429, 5xx, timeouts, connection errors) are retried with jittered exponential
-backoff honouring Retry-After. While nothing goes through (Helicone down) records wait and the lag
+Retryable answers (429, 5xx, timeouts, connection errors, and 401/403) are retried with jittered
+exponential backoff honouring Retry-After. While nothing goes through (Helicone down) records wait and the lag
 grows: an outage never fills the dead-letter topic. A record that still fails after `max_attempts`
 while other records go through is poison, and goes to the dead-letter topic with the error in a
 header, as do other 4xx and records that fail validation, so a poison record never blocks its
@@ -40,7 +40,10 @@ from helicone_otel.semconv.providers import log_route
 from .config import ForwarderConfig
 
 log = logging.getLogger(__name__)
-RETRYABLE = {408, 429, 500, 502, 503, 504}
+# Retried with backoff. 401/403 too: a revoked or mistyped key refuses every record, which is an outage
+# to wait out (and alert on), not a reason to move everything to the dead-letter topic; when other
+# records go through, the refused ones are dead-lettered after max_attempts like any poison.
+RETRYABLE = {401, 403, 408, 429, 500, 502, 503, 504}
 MAX_RETRY_AFTER = 300.0  # seconds: a larger Retry-After is honoured up to this
 Record: TypeAlias = ConsumerRecord[bytes, bytes]
 

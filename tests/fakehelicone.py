@@ -1,7 +1,7 @@
 """A local stand-in for Helicone's async log API (the one part of the pipeline that cannot run here).
 
 It checks every body against the async-log schema and the Authorization header, keeps what it
-accepted, and can be told to answer 429 (with Retry-After), 500, 400, to hang, or to take `delay`
+accepted, and can be told to answer 429 (with Retry-After), 500, 401, 400, to hang, or to take `delay`
 seconds over every answer.
 """
 
@@ -52,7 +52,7 @@ class FakeHelicone:
         self.accepted: list[tuple[str, dict[str, Any]]] = []
         self.attempts = 0
         self.attempt_times: list[float] = []  # time.monotonic() of each request's arrival
-        self.script: list[str] = []  # answers to give first, in order: "429", "500", "400", "hang"
+        self.script: list[str] = []  # answers to give first, in order: "429", "500", "401", "400", "hang"
         self.delay = 0.0
         self.lock = threading.Lock()
         fake = self
@@ -72,7 +72,7 @@ class FakeHelicone:
                     return self._reply(
                         int(action), {"error": "try later"}, {"Retry-After": "1"} if action == "429" else {}
                     )
-                if self.headers.get("authorization") != f"Bearer {fake.api_key}":
+                if action == "401" or self.headers.get("authorization") != f"Bearer {fake.api_key}":
                     return self._reply(401, {"error": "bad key"})
                 if self.path not in ROUTES:
                     return self._reply(404, {"error": f"no route {self.path}"})
