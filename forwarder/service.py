@@ -31,7 +31,8 @@ from typing import Any, TypeAlias
 
 import aiohttp
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
-from aiokafka.errors import KafkaError
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError, for_code
 from aiokafka.structs import ConsumerRecord
 from helicone_otel.collector.metrics import Metrics
 from helicone_otel.collector.producer import security_args
@@ -45,11 +46,16 @@ log = logging.getLogger(__name__)
 # records go through, the refused ones are dead-lettered after max_attempts like any poison.
 RETRYABLE = {401, 403, 408, 429, 500, 502, 503, 504}
 MAX_RETRY_AFTER = 300.0  # seconds: a larger Retry-After is honoured up to this
+DEAD_LETTER_TIMEOUT = 10.0  # seconds for the dead-letter topic to take a record
 Record: TypeAlias = ConsumerRecord[bytes, bytes]
 
 
 class Permanent(Exception):
     """The record can never be delivered as it is: it goes to the dead-letter topic."""
+
+
+class DeadLetterFailed(Exception):
+    """The dead-letter topic did not take a record: it stays uncommitted and is tried again."""
 
 
 class Interrupted(Exception):
@@ -112,6 +118,7 @@ class Forwarder(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka's 
         self.last_failure = ""
         self.joined = False
         self.kafka_error: str | None = None
+        self.stuck: str | None = None  # why the last fetch left records neither delivered nor dead-lettered
 
     def stop(self) -> None:
         self._stop.set()
@@ -121,6 +128,8 @@ class Forwarder(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka's 
         """Readiness for `/ready`: joined the group, Kafka answering, Helicone taking records."""
         if self.kafka_error:
             return False, f"Kafka: {self.kafka_error}"
+        if self.stuck:
+            return False, self.stuck
         if not self.joined:
             return False, "joining the consumer group"
         if self.failing_since is not None:
@@ -156,6 +165,7 @@ class Forwarder(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka's 
         await consumer.start()
         if not self.dry_run:
             await producer.start()
+            await ensure_topic(cfg, cfg.dead_letter_topic)
         session = aiohttp.ClientSession(
             timeout=aiohttp.ClientTimeout(total=cfg.request_timeout),
             connector=aiohttp.TCPConnector(limit=cfg.concurrency),
@@ -196,13 +206,7 @@ class Forwarder(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka's 
             done = done_prefix(outcome)
             if done:
                 offsets[tp] = records[done - 1].offset + 1
-            failures = [r for r in outcome if isinstance(r, BaseException)]
-            if failures:
-                if not all(isinstance(f, Interrupted) for f in failures):
-                    error = next(f for f in failures if not isinstance(f, Interrupted))
-                    log.error(
-                        "%s: %d records neither delivered nor dead-lettered, retrying: %r", tp, len(failures), error
-                    )
+            if done < len(records):
                 with contextlib.suppress(KafkaError, AssertionError, ValueError):
                     consumer.seek(tp, records[done].offset)  # fails only if the partition is already gone
         if offsets and not self.dry_run:
@@ -210,9 +214,12 @@ class Forwarder(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka's 
                 await consumer.commit(offsets)
             except KafkaError as exc:  # the group moved on: the next owner redelivers (duplicates, no loss)
                 log.warning("commit of %d partitions failed: %r", len(offsets), exc)
-        if any(isinstance(r, BaseException) and not isinstance(r, Interrupted) for r in results):
+        errors = [r for r in results if isinstance(r, BaseException) and not isinstance(r, Interrupted)]
+        self.stuck = f"{len(errors)} records neither delivered nor dead-lettered: {errors[0]!r}" if errors else None
+        if errors:  # e.g. the dead-letter topic missing or Kafka down: fetched again after a pause
+            log.error("%s; retrying", self.stuck)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._interrupt.wait(), 1.0)  # e.g. Kafka down for the DLQ
+                await asyncio.wait_for(self._interrupt.wait(), 1.0)
 
     async def _lag_loop(self, consumer: AIOKafkaConsumer) -> None:
         """Every second: records in the assigned partitions beyond the committed offsets. It keeps
@@ -317,14 +324,56 @@ class Forwarder(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka's 
             backoff = min(backoff * 2, 30.0)
 
     async def _dead_letter(self, record: Record, error: str, producer: AIOKafkaProducer) -> None:
-        log.warning("record at %s[%d]@%d dead-lettered: %s", record.topic, record.partition, record.offset, error)
+        """Produce the record to the dead-letter topic, or raise: DeadLetterFailed when Kafka does not take
+        it within DEAD_LETTER_TIMEOUT (topic missing, Kafka down), Interrupted on rebalance or shutdown."""
+        where = f"{record.topic}[{record.partition}]@{record.offset}"
         if self.dry_run:
             print(json.dumps({"invalid": error, "offset": record.offset}), flush=True)
             return
         headers = list(record.headers)  # helicone-auth stays: a replay needs the tenant's key
         headers += [("error", error[:1000].encode()), ("original-offset", str(record.offset).encode())]
-        await producer.send_and_wait(self.config.dead_letter_topic, record.value, key=record.key, headers=headers)
+        send = asyncio.ensure_future(
+            producer.send_and_wait(self.config.dead_letter_topic, record.value, key=record.key, headers=headers)
+        )
+        interrupt = asyncio.ensure_future(self._interrupt.wait())
+        try:
+            await asyncio.wait({send, interrupt}, timeout=DEAD_LETTER_TIMEOUT, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            interrupt.cancel()
+        dlq = self.config.dead_letter_topic
+        if not send.done():
+            send.cancel()
+            if self._interrupt.is_set():
+                raise Interrupted("rebalance or shutdown while dead-lettering")
+            raise DeadLetterFailed(f"{where}: {dlq} took nothing within {DEAD_LETTER_TIMEOUT:.0f}s ({error})")
+        try:
+            send.result()
+        except KafkaError as exc:
+            raise DeadLetterFailed(f"{where}: {dlq} refused it: {exc!r} ({error})") from exc
+        log.warning("record at %s dead-lettered: %s", where, error)
         self.metrics.add("helicone_otel_forwarder_dead_lettered")
+
+
+async def ensure_topic(cfg: ForwarderConfig, topic: str) -> None:
+    """Create `topic` when it does not exist (as Kafka Connect does for its dead-letter queue), so that
+    the first poison record does not wait for an operator. Failing that (no permission), say so: such
+    records then wait, named in `/ready`, until the topic exists."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=list(cfg.brokers), **security_args(cfg.sasl, cfg.tls))
+    try:
+        await admin.start()
+        if topic in await admin.list_topics():
+            return
+        brokers = len((await admin.describe_cluster())["brokers"])
+        response = await admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=min(3, brokers))])
+        codes = [error[1] for error in response.topic_errors if error[1] not in (0, 36)]  # 36: already exists
+        if codes:
+            raise for_code(codes[0])()
+        log.info("created the dead-letter topic %s", topic)
+    except (KafkaError, OSError) as exc:
+        log.warning("dead-letter topic %s does not exist and could not be created (%r): records that must "
+                    "go there wait until it exists", topic, exc)  # fmt: skip
+    finally:
+        await admin.close()
 
 
 async def serve(config: ForwarderConfig, dry_run: bool = False) -> None:
