@@ -33,6 +33,12 @@ $(LEGACY_VENV)/.installed: Makefile
 	$(LEGACY_VENV)/bin/python -m pip install -q $(LEGACY_PINS)
 	touch $@
 
+# The real Vercel AI SDK (JavaScript) for the Vercel dialect's tests; versions pinned by the lock file.
+VERCEL := tests/vercel
+$(VERCEL)/node_modules/.installed: $(VERCEL)/package.json $(VERCEL)/package-lock.json
+	npm ci --prefix $(VERCEL) --no-audit --no-fund --loglevel=error
+	touch $@
+
 FORCE:
 
 run: $(VENV)/.installed-run
@@ -47,7 +53,7 @@ typecheck: $(VENV)/.installed-dev
 	$(VENV)/bin/mypy tools/kafka/localkafka.py tools/devrun.py
 	$(VENV)/bin/mypy --config-file tests/mypy.ini tests
 
-unit: $(VENV)/.installed-dev $(LEGACY_VENV)/.installed
+unit: $(VENV)/.installed-dev $(LEGACY_VENV)/.installed $(VERCEL)/node_modules/.installed
 	$(PY) -m pytest
 
 test: lint typecheck unit
@@ -56,4 +62,4 @@ kafka: $(VENV)/.installed-run
 	$(PY) tools/kafka/localkafka.py
 
 clean:
-	rm -rf $(VENV) $(LEGACY_VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(LEGACY_VENV) $(VERCEL)/node_modules build *.egg-info .pytest_cache .mypy_cache .ruff_cache

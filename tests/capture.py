@@ -1,4 +1,5 @@
 """Runs real instrumentation against the fake provider and saves the spans as OTLP protobuf.
+Python instrumentations (traceloop, openinference) run here; the Vercel AI SDK runs in Node.
 
 Each instrumentation patches the SDKs process-wide, so every capture runs in its own process:
 `python tests/capture.py traceloop OUT_DIR`. It writes `spans.pb` (one ExportTraceServiceRequest,
@@ -203,8 +204,61 @@ def setup(kind: str, collect: Collect) -> Callable[[str, Callable[[], Any]], Non
     raise SystemExit(f"unknown instrumentation {kind}")
 
 
+VERCEL_DIR = Path(__file__).resolve().parent / "vercel"
+VERCEL_SCENARIOS = (
+    "openai.chat", "openai.stream", "openai.tool_call", "openai.error", "openai.embeddings",
+    "anthropic.chat", "anthropic.stream",
+)  # fmt: skip
+
+
+def capture_vercel(out: Path, only: set[str]) -> None:
+    """The Vercel AI SDK is JavaScript: each scenario runs `node vercel/capture.mjs`, whose stock OTLP
+    exporter posts protobuf to a small receiver here; the requests are merged into spans.pb."""
+    import gzip
+    import subprocess
+    import threading
+    from http.server import ThreadingHTTPServer
+
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+    from quiet_http import QuietHandler
+
+    received = ExportTraceServiceRequest()
+    lock = threading.Lock()
+
+    class Receiver(QuietHandler):
+        def do_POST(self) -> None:
+            body = self.read_body()
+            if self.headers.get("content-encoding") == "gzip":
+                body = gzip.decompress(body)
+            with lock:
+                received.resource_spans.extend(ExportTraceServiceRequest.FromString(body).resource_spans)
+            self.send_response(200)
+            self.send_header("content-type", "application/x-protobuf")
+            self.send_header("content-length", "0")
+            self.end_headers()
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/v1/traces"
+    with FakeProvider() as fake:
+        for name in VERCEL_SCENARIOS:
+            if only and name not in only:
+                continue
+            before = len(fake.served)
+            args = [str(VERCEL_DIR / "capture.mjs"), name, fake.openai_base_url, fake.anthropic_base_url, url]
+            subprocess.run(["node", *args], check=True, timeout=120)
+            for entry in fake.served[before:]:
+                entry["scenario"] = name
+    server.shutdown()
+    (out / "spans.pb").write_bytes(received.SerializeToString())
+    (out / "served.json").write_text(json.dumps(fake.served, indent=1))
+
+
 def main() -> None:
     kind, out = sys.argv[1], Path(sys.argv[2])
+    if kind == "vercel":
+        out.mkdir(parents=True, exist_ok=True)
+        return capture_vercel(out, set(sys.argv[3:]))
     os.environ.setdefault("TRACELOOP_TRACE_CONTENT", "true")
     collect = Collect()
     run = setup(kind, collect)

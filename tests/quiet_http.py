@@ -20,6 +20,18 @@ class QuietHandler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         pass
 
+    def read_body(self) -> bytes:
+        """The request body, by Content-Length or chunked (Node's OTLP exporter streams its requests)."""
+        if self.headers.get("transfer-encoding", "").lower() != "chunked":
+            return self.rfile.read(int(self.headers.get("content-length", 0)))
+        parts = []
+        while size := int(self.rfile.readline().split(b";")[0], 16):
+            parts.append(self.rfile.read(size))
+            self.rfile.readline()
+        while self.rfile.readline() not in (b"\r\n", b"\n", b""):  # trailers, then the blank line
+            pass
+        return b"".join(parts)
+
 
 class QuietServer(ThreadingHTTPServer):
     """Daemon handler threads; a client that went away (SIGKILLed, timed out) is not an error here."""

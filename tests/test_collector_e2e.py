@@ -1,6 +1,7 @@
 """End to end: a real traceloop-sdk app (OpenAI and Anthropic SDKs against the fake provider) exports
-with the stock OTLP exporters to the collector; the records read back from Kafka equal what semconv
-makes of the very same spans."""
+with the stock OTLP exporters to the collector, and so does a real Vercel AI SDK app in Node (whose
+exporter streams chunked requests); the records read back from Kafka equal what semconv makes of the
+very same spans."""
 
 from __future__ import annotations
 
@@ -56,3 +57,20 @@ def test_traceloop_app_through_the_collector(kafka: LocalKafka, topic: str, tmp_
         assert headers["helicone-auth"] == b"sk-helicone-tenant-a"
         assert b"sk-helicone-tenant-a" not in value
     assert "sk-helicone-tenant-a" not in c.log_path.read_text()
+
+
+def test_vercel_ai_sdk_app_in_node_through_the_collector(kafka: LocalKafka, topic: str, tmp_path: Path) -> None:
+    with run_collector(tmp_path, kafka.bootstrap_servers, topic) as c:
+        out = tmp_path / "capture"
+        proc = subprocess.run(
+            [sys.executable, str(ROOT / "tests" / "capture.py"), "vercel", str(out)],
+            env={**os.environ, "CAPTURE_OTLP_ENDPOINT": c.http_url}, capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        sent = ExportTraceServiceRequest.FromString((out / "spans.pb").read_bytes())
+        expected = {r.id: r.value for r in map_request(sent).records}
+        got = asyncio.run(read_topic(kafka.bootstrap_servers, topic, len(expected)))
+        assert c.metric("otelcol_receiver_accepted_spans") == 14
+    assert len(expected) == len(json.loads((out / "served.json").read_text())) == 7
+    assert {json.loads(v)["id"]: json.loads(v) for _, v, _ in got} == expected
+    assert {h["service-name"] for _, _, h in got} == {b"capture-vercel-app"}

@@ -1,0 +1,73 @@
+// Drives the real Vercel AI SDK against the fake provider with telemetry on, exporting every span
+// with the stock OTLP/HTTP protobuf exporter, as a Next.js app pointed at the collector would.
+//   node capture.mjs SCENARIO OPENAI_BASE_URL ANTHROPIC_BASE_URL OTLP_TRACES_URL
+// With CAPTURE_OTLP_ENDPOINT (a traces URL) set, the spans also go there (OTLP/HTTP protobuf).
+// One scenario per process: the Python driver (tests/capture.py vercel) tags what the fake served.
+import { embed, generateText, jsonSchema, streamText, tool } from "ai";
+import { createAnthropic } from "@ai-sdk/anthropic";
+import { createOpenAI } from "@ai-sdk/openai";
+import { trace } from "@opentelemetry/api";
+import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-proto";
+import { resourceFromAttributes } from "@opentelemetry/resources";
+import { BasicTracerProvider, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base";
+
+const [scenario, openaiBase, anthropicBase, otlpUrl] = process.argv.slice(2);
+const exporters = [new OTLPTraceExporter({ url: otlpUrl })];
+if (process.env.CAPTURE_OTLP_ENDPOINT) {
+  // also to a collector, as the app in production would (OTEL_EXPORTER_OTLP_HEADERS applies)
+  exporters.push(new OTLPTraceExporter({ url: process.env.CAPTURE_OTLP_ENDPOINT }));
+}
+const provider = new BasicTracerProvider({
+  resource: resourceFromAttributes({ "service.name": "capture-vercel-app" }),
+  spanProcessors: exporters.map((exporter) => new SimpleSpanProcessor(exporter)),
+});
+trace.setGlobalTracerProvider(provider);
+
+const openai = createOpenAI({ baseURL: openaiBase, apiKey: "sk-fake" });
+const anthropic = createAnthropic({ baseURL: `${anthropicBase}/v1`, apiKey: "sk-ant-fake" });
+const telemetry = {
+  isEnabled: true,
+  functionId: "answer",
+  metadata: { userId: "user-7", sessionId: "sess-99", tenant: "acme" },
+};
+const question = { system: "You are terse.", prompt: "What is the capital of France?" };
+const weather = tool({
+  description: "Current weather for a city",
+  inputSchema: jsonSchema({ type: "object", properties: { city: { type: "string" } }, required: ["city"] }),
+});
+
+async function drain(result) {
+  for await (const _ of result.textStream) {
+    // consume the stream, as an app rendering it would
+  }
+  await result.usage;
+}
+
+const scenarios = {
+  "openai.chat": () =>
+    generateText({ model: openai.chat("gpt-4o-mini"), ...question, temperature: 0.2, maxOutputTokens: 50,
+                   experimental_telemetry: telemetry }),
+  "openai.stream": () =>
+    drain(streamText({ model: openai.chat("gpt-4o-mini"), ...question, experimental_telemetry: telemetry })),
+  "openai.tool_call": () =>
+    generateText({ model: openai.chat("gpt-4o-mini"), prompt: "Weather in Paris?", tools: { get_weather: weather },
+                   experimental_telemetry: telemetry }),
+  "openai.error": () =>
+    generateText({ model: openai.chat("gpt-4o-mini-error-429"), ...question, maxRetries: 0,
+                   experimental_telemetry: telemetry }).catch(() => undefined),
+  "openai.embeddings": () =>
+    embed({ model: openai.embedding("text-embedding-3-small"), value: "hello", experimental_telemetry: telemetry }),
+  "anthropic.chat": () =>
+    generateText({ model: anthropic("claude-sonnet-4-5"), ...question, maxOutputTokens: 100,
+                   experimental_telemetry: telemetry }),
+  "anthropic.stream": () =>
+    drain(streamText({ model: anthropic("claude-sonnet-4-5"), ...question, maxOutputTokens: 100,
+                       experimental_telemetry: telemetry })),
+};
+
+if (!(scenario in scenarios)) {
+  console.error(`unknown scenario ${scenario}; known: ${Object.keys(scenarios).join(", ")}`);
+  process.exit(2);
+}
+await scenarios[scenario]();
+await provider.shutdown();
