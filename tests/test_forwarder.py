@@ -34,8 +34,8 @@ from otlp_builder import request, span
 KEY = "sk-helicone-test"
 
 
-def records(n: int, start: int = 0) -> list[tuple[bytes, bytes, list[tuple[str, bytes]]]]:
-    attrs = {"gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai", "gen_ai.request.model": "gpt-4o"}
+def records(n: int, start: int = 0, provider: str = "openai") -> list[tuple[bytes, bytes, list[tuple[str, bytes]]]]:
+    attrs = {"gen_ai.operation.name": "chat", "gen_ai.provider.name": provider, "gen_ai.request.model": "m-1"}
     spans = [span("chat", attrs, span_id=f"{start + i + 1:016x}") for i in range(n)]
     encoded = encode(request(*spans), ExporterConfig(pass_api_keys=True), MapOptions(), api_key=KEY)
     return [(r.key or b"", r.value, list(r.headers)) for r in encoded.records]
@@ -86,8 +86,9 @@ def wait_for(predicate: Callable[[], bool], timeout: float = 60) -> None:
 def test_every_record_delivered_exactly_once_and_sigterm_leaves_cleanly(
     kafka: LocalKafka, topic: str, helicone: FakeHelicone, tmp_path: Path
 ) -> None:
-    items = records(50)
-    asyncio.run(produce(kafka.bootstrap_servers, topic, items))
+    items = records(40) + records(5, 100, "anthropic") + records(5, 200, "ollama")
+    redelivered = items[:10]  # what an upstream at-least-once hop produced twice: same ids
+    asyncio.run(produce(kafka.bootstrap_servers, topic, items + redelivered))
     proc = start_forwarder(tmp_path, kafka.bootstrap_servers, topic, helicone.url)
     try:
         wait_for(lambda: len(helicone.accepted) >= 50)
@@ -98,7 +99,8 @@ def test_every_record_delivered_exactly_once_and_sigterm_leaves_cleanly(
     ids = [body["id"] for _, body in helicone.accepted]
     assert sorted(ids) == sorted(json.loads(v)["id"] for _, v, _ in items)
     assert len(ids) == len(set(ids)) == 50
-    assert {route for route, _ in helicone.accepted} == {"/oai/v1/log"}
+    routes = Counter(route for route, _ in helicone.accepted)
+    assert routes == {"/oai/v1/log": 40, "/anthropic/v1/log": 5, "/custom/v1/log": 5}
 
 
 def test_sigkill_and_restart_lose_nothing_and_poison_goes_to_the_dead_letter_topic(
