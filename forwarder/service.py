@@ -26,8 +26,8 @@ import random
 import signal
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
-from typing import Any, TypeAlias
+from collections.abc import Callable, Sequence
+from typing import Any, TypeAlias, TypeVar
 
 import aiohttp
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
@@ -48,6 +48,7 @@ RETRYABLE = {401, 403, 408, 429, 500, 502, 503, 504}
 MAX_RETRY_AFTER = 300.0  # seconds: a larger Retry-After is honoured up to this
 DEAD_LETTER_TIMEOUT = 10.0  # seconds for the dead-letter topic to take a record
 Record: TypeAlias = ConsumerRecord[bytes, bytes]
+KafkaClient = TypeVar("KafkaClient", AIOKafkaConsumer, AIOKafkaProducer)
 
 
 class Permanent(Exception):
@@ -153,18 +154,31 @@ class Forwarder(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka's 
     async def run(self) -> None:
         cfg = self.config
         security = security_args(cfg.sasl, cfg.tls)
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=list(cfg.brokers), group_id=cfg.group_id, client_id="helicone-otel-forwarder",
-            enable_auto_commit=False, auto_offset_reset="earliest", max_poll_records=500, **security,
-        )  # fmt: skip
-        producer = AIOKafkaProducer(
-            bootstrap_servers=list(cfg.brokers), client_id="helicone-otel-forwarder", enable_idempotence=True,
-            acks="all", **security,
-        )  # fmt: skip
-        consumer.subscribe([cfg.topic], listener=self)
-        await consumer.start()
+
+        def make_consumer() -> AIOKafkaConsumer:
+            consumer = AIOKafkaConsumer(
+                bootstrap_servers=list(cfg.brokers), group_id=cfg.group_id, client_id="helicone-otel-forwarder",
+                enable_auto_commit=False, auto_offset_reset="earliest", max_poll_records=500, **security,
+            )  # fmt: skip
+            consumer.subscribe([cfg.topic], listener=self)
+            return consumer
+
+        def make_producer() -> AIOKafkaProducer:
+            return AIOKafkaProducer(
+                bootstrap_servers=list(cfg.brokers), client_id="helicone-otel-forwarder", enable_idempotence=True,
+                acks="all", **security,
+            )  # fmt: skip
+
+        consumer = await self._connect(make_consumer)
+        if consumer is None:
+            return
+        producer = make_producer()  # in a dry run never started: nothing is produced
         if not self.dry_run:
-            await producer.start()
+            started = await self._connect(make_producer)
+            if started is None:
+                await consumer.stop()
+                return
+            producer = started
             await ensure_topic(cfg, cfg.dead_letter_topic)
         session = aiohttp.ClientSession(
             timeout=aiohttp.ClientTimeout(total=cfg.request_timeout),
@@ -188,6 +202,26 @@ class Forwarder(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka's 
             if not self.dry_run:
                 await producer.stop()
             await consumer.stop()  # leaves the group: partitions move on at once
+
+    async def _connect(self, make: Callable[[], KafkaClient]) -> KafkaClient | None:
+        """Start a Kafka client, retrying with backoff while the brokers cannot be reached: the service
+        may start before Kafka, and `/ready` says why it waits. None when stopped first."""
+        delay = 1.0
+        while not self._stop.is_set():
+            client = make()
+            try:
+                await client.start()
+            except KafkaError as exc:
+                await client.stop()
+                self.kafka_error = f"cannot connect to {','.join(self.config.brokers)}: {exc}"
+                log.warning("%s; retrying in %.0fs", self.kafka_error, delay)
+            else:
+                self.kafka_error = None
+                return client
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), delay)
+            delay = min(delay * 2, 30.0)
+        return None
 
     async def _deliver(self, consumer: AIOKafkaConsumer, batches: dict[TopicPartition, list[Record]],
                        session: aiohttp.ClientSession, producer: AIOKafkaProducer) -> None:  # fmt: skip

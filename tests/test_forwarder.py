@@ -76,6 +76,15 @@ def start_forwarder(
     return proc
 
 
+def ready(port: int) -> tuple[int, str]:
+    """The forwarder's /ready answer: status and reason (0 while the admin server is not up yet)."""
+    try:
+        reply = httpx.get(f"http://127.0.0.1:{port}/ready", timeout=5)
+    except httpx.ConnectError:
+        return 0, "not serving yet"
+    return reply.status_code, reply.json()["reason"]
+
+
 def wait_for(predicate: Callable[[], bool], timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
@@ -189,14 +198,11 @@ def test_an_outage_waits_instead_of_dead_lettering_and_the_lag_drains(
         wait_for(lambda: helicone.attempts >= 20)
         wait_for(lambda: metric("helicone_otel_forwarder_lag") > 0, timeout=30)  # the lag shows the outage
         assert httpx.get(f"http://127.0.0.1:{port}/", timeout=5).status_code == 200  # alive
-        not_ready = httpx.get(f"http://127.0.0.1:{port}/ready", timeout=5)
-        assert not_ready.status_code == 503
-        assert "Helicone has taken no record" in not_ready.json()["reason"]
-        assert f"HTTP {answer}" in not_ready.json()["reason"]
+        status, reason = ready(port)
+        assert status == 503 and "Helicone has taken no record" in reason and f"HTTP {answer}" in reason
         wait_for(lambda: len(helicone.accepted) >= 20, timeout=120)
         wait_for(lambda: metric("helicone_otel_forwarder_lag") == 0, timeout=30)
-        ready = httpx.get(f"http://127.0.0.1:{port}/ready", timeout=5)
-        assert (ready.status_code, ready.json()["reason"]) == (200, "delivering")
+        assert ready(port) == (200, "delivering")
         assert metric("helicone_otel_forwarder_dead_lettered") == 0
         assert metric("helicone_otel_forwarder_retried") >= 40
         assert metric("helicone_otel_forwarder_delivered") == 20
@@ -303,21 +309,17 @@ def test_kafka_down_shows_in_ready_and_delivery_resumes_when_it_is_back(
     asyncio.run(produce(own_kafka.bootstrap_servers, topic, before))
     proc = start_forwarder(tmp_path, own_kafka.bootstrap_servers, topic, helicone.url, metrics_port=port)
 
-    def ready() -> tuple[int, str]:
-        reply = httpx.get(f"http://127.0.0.1:{port}/ready", timeout=5)
-        return reply.status_code, reply.json()["reason"]
-
     try:
         wait_for(lambda: len(helicone.accepted) >= 30)
-        wait_for(lambda: ready()[0] == 200, timeout=30)
+        wait_for(lambda: ready(port)[0] == 200, timeout=30)
         own_kafka.stop(keep_data=True)
-        wait_for(lambda: ready()[0] == 503, timeout=30)
-        assert ready()[1].startswith("Kafka: ")
+        wait_for(lambda: ready(port)[0] == 503, timeout=30)
+        assert ready(port)[1].startswith("Kafka: ")
         assert proc.poll() is None  # still running, waiting for Kafka
         own_kafka.start()
         asyncio.run(produce(own_kafka.bootstrap_servers, topic, after))
         wait_for(lambda: len(helicone.accepted) >= 60, timeout=120)
-        wait_for(lambda: ready()[0] == 200, timeout=30)
+        wait_for(lambda: ready(port)[0] == 200, timeout=30)
         time.sleep(1.0)
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -343,15 +345,8 @@ def test_a_record_that_cannot_be_dead_lettered_holds_its_partition_and_says_so(
         settings=", dead_letter_topic: 'no such topic!'",
     )  # fmt: skip
 
-    def ready() -> tuple[int, str]:
-        try:
-            reply = httpx.get(f"http://127.0.0.1:{port}/ready", timeout=5)
-        except httpx.ConnectError:
-            return 0, "not serving yet"
-        return reply.status_code, reply.json()["reason"]
-
     try:
-        wait_for(lambda: ready()[0] == 503 and "neither delivered nor dead-lettered" in ready()[1], timeout=90)
+        wait_for(lambda: ready(port)[0] == 503 and "neither delivered nor dead-lettered" in ready(port)[1], timeout=90)
         time.sleep(3.0)  # a few more rounds
         assert proc.poll() is None
     finally:
@@ -359,3 +354,28 @@ def test_a_record_that_cannot_be_dead_lettered_holds_its_partition_and_says_so(
         assert proc.wait(30) == 0
     posted = Counter(body["id"] for _, body in helicone.accepted)
     assert set(posted) == {json.loads(v)["id"] for _, v, _ in good} and max(posted.values()) == 1
+
+
+def test_started_before_kafka_it_waits_says_so_and_delivers_once_kafka_is_up(
+    own_kafka: LocalKafka, helicone: FakeHelicone, tmp_path: Path
+) -> None:
+    from localkafka import free_port
+
+    port = free_port()
+    topic = "records"
+    asyncio.run(create_topic(own_kafka.bootstrap_servers, topic))
+    items = records(20)
+    asyncio.run(produce(own_kafka.bootstrap_servers, topic, items))
+    own_kafka.stop(keep_data=True)
+    proc = start_forwarder(tmp_path, own_kafka.bootstrap_servers, topic, helicone.url, metrics_port=port)
+
+    try:
+        wait_for(lambda: ready(port)[1].startswith("Kafka: cannot connect to"), timeout=30)
+        assert ready(port)[0] == 503 and proc.poll() is None
+        own_kafka.start()
+        wait_for(lambda: len(helicone.accepted) >= 20, timeout=120)
+        wait_for(lambda: ready(port)[0] == 200, timeout=30)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+    assert sorted(b["id"] for _, b in helicone.accepted) == sorted(json.loads(v)["id"] for _, v, _ in items)
