@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helicone_otel.semconv import MapResult
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools" / "kafka"))
@@ -80,6 +81,18 @@ class Capture:
         entries = [s for s in self.served if s["scenario"] == name]
         assert len(entries) == 1, f"{name}: served {len(entries)} times"
         return entries[0]
+
+    def record(self, mapped: MapResult, scenario: str) -> dict[str, Any]:
+        """The one record of a scenario: matched by the provider's response id, else by the request model."""
+        served = self.scenario(scenario)
+        response_id = served["response"].get("id") if isinstance(served["response"], dict) else None
+        if response_id:
+            found = [r.value for r in mapped.records if r.value["providerResponse"]["json"].get("id") == response_id]
+        else:
+            model = served["request"]["model"]
+            found = [r.value for r in mapped.records if r.value["providerRequest"]["json"].get("model") == model]
+        assert len(found) == 1, f"{scenario}: {len(found)} records for one call"
+        return found[0]
 
 
 def run_capture(kind: str, out: Path, python: Path | str = sys.executable, scenarios: tuple[str, ...] = ()) -> Capture:

@@ -9,7 +9,6 @@ all with the Anthropic SDK's own built-in spans beside them.
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import pytest
 from conftest import Capture
@@ -19,19 +18,6 @@ from helicone_otel.semconv import MapResult, map_request, record_id
 @pytest.fixture(scope="session")
 def mapped(capture: Capture) -> MapResult:
     return map_request(capture.request)
-
-
-def record_for(capture: Capture, mapped: MapResult, scenario: str) -> dict[str, Any]:
-    """The one record of a scenario: matched by the provider's response id, else by the request model."""
-    served = capture.scenario(scenario)
-    response_id = served["response"].get("id") if isinstance(served["response"], dict) else None
-    if response_id:
-        found = [r.value for r in mapped.records if r.value["providerResponse"]["json"].get("id") == response_id]
-    else:
-        model = served["request"]["model"]
-        found = [r.value for r in mapped.records if r.value["providerRequest"]["json"].get("model") == model]
-    assert len(found) == 1, f"{scenario}: {len(found)} records for one call"
-    return found[0]
 
 
 def test_one_record_per_llm_call_and_none_for_workflows(capture: Capture, mapped: MapResult) -> None:
@@ -50,7 +36,7 @@ def test_one_record_per_llm_call_and_none_for_workflows(capture: Capture, mapped
 
 def test_openai_chat(capture: Capture, mapped: MapResult) -> None:
     served = capture.scenario("openai.chat")
-    record = record_for(capture, mapped, "openai.chat")
+    record = capture.record(mapped, "openai.chat")
     request, response = record["providerRequest"]["json"], record["providerResponse"]["json"]
     assert record["provider"] == "OPENAI"
     assert request["model"] == served["request"]["model"]
@@ -94,7 +80,7 @@ def served_port(capture: Capture) -> int:
 def test_association_properties_and_helicone_style_keys(capture: Capture, mapped: MapResult) -> None:
     if not capture.kind.startswith("traceloop"):
         pytest.skip("association properties are OpenLLMetry's; OpenInference context is checked in test_openai_chat")
-    meta = record_for(capture, mapped, "anthropic.chat")["providerRequest"]["meta"]
+    meta = capture.record(mapped, "anthropic.chat")["providerRequest"]["meta"]
     assert meta["Helicone-Property-Env"] == "prod"  # from `Helicone-Property-Env`, not doubled
     assert "Helicone-Property-Helicone-Property-Env" not in meta
     assert meta["Helicone-Property-workflow"] == "anthropic.chat"
@@ -102,7 +88,7 @@ def test_association_properties_and_helicone_style_keys(capture: Capture, mapped
 
 def test_openai_stream_with_usage_has_ttft(capture: Capture, mapped: MapResult) -> None:
     served = capture.scenario("openai.stream_usage")
-    record = record_for(capture, mapped, "openai.stream_usage")
+    record = capture.record(mapped, "openai.stream_usage")
     request, response = record["providerRequest"]["json"], record["providerResponse"]["json"]
     assert request["stream"] is True
     assert request["messages"] == served["request"]["messages"]
@@ -121,7 +107,7 @@ def test_openai_stream_with_usage_has_ttft(capture: Capture, mapped: MapResult) 
 
 
 def test_openai_stream_without_usage_has_no_usage(capture: Capture, mapped: MapResult) -> None:
-    record = record_for(capture, mapped, "openai.stream_no_usage")
+    record = capture.record(mapped, "openai.stream_no_usage")
     response = record["providerResponse"]["json"]
     assert record["providerRequest"]["json"]["stream"] is True
     assert "usage" not in response  # the API sent none: unknown, not zero
@@ -130,7 +116,7 @@ def test_openai_stream_without_usage_has_no_usage(capture: Capture, mapped: MapR
 
 def test_openai_tool_calls_and_tool_results(capture: Capture, mapped: MapResult) -> None:
     served = capture.scenario("openai.tool_call")
-    record = record_for(capture, mapped, "openai.tool_call")
+    record = capture.record(mapped, "openai.tool_call")
     request, response = record["providerRequest"]["json"], record["providerResponse"]["json"]
     sent = served["request"]["messages"]
     assert request["messages"][0] == sent[0]
@@ -150,7 +136,7 @@ def test_openai_tool_calls_and_tool_results(capture: Capture, mapped: MapResult)
 
 def test_openai_error_keeps_status_and_error(capture: Capture, mapped: MapResult) -> None:
     served = capture.scenario("openai.error")
-    record = record_for(capture, mapped, "openai.error")
+    record = capture.record(mapped, "openai.error")
     assert record["providerResponse"]["status"] == served["status"] == 429
     error = record["providerResponse"]["json"]["error"]
     assert error["message"] == served["response"]["error"]["message"]
@@ -161,7 +147,7 @@ def test_openai_error_keeps_status_and_error(capture: Capture, mapped: MapResult
 
 def test_openai_embeddings(capture: Capture, mapped: MapResult) -> None:
     served = capture.scenario("openai.embeddings")
-    record = record_for(capture, mapped, "openai.embeddings")
+    record = capture.record(mapped, "openai.embeddings")
     assert record["providerRequest"]["url"].endswith("/embeddings")
     assert record["providerRequest"]["json"]["input"] == served["request"]["input"]
     usage = record["providerResponse"]["json"]["usage"]
@@ -173,7 +159,7 @@ def test_openai_responses_api(capture: Capture, mapped: MapResult) -> None:
     if capture.kind == "traceloop-legacy":
         pytest.skip("traceloop-sdk 0.40 does not instrument the Responses API")
     served = capture.scenario("openai.responses")
-    record = record_for(capture, mapped, "openai.responses")
+    record = capture.record(mapped, "openai.responses")
     request, response = record["providerRequest"]["json"], record["providerResponse"]["json"]
     assert record["providerRequest"]["url"].endswith("/v1/responses")
     assert request["instructions"] == served["request"]["instructions"]
@@ -194,7 +180,7 @@ def test_openai_responses_api(capture: Capture, mapped: MapResult) -> None:
 
 def test_anthropic_chat_is_anthropic_shaped(capture: Capture, mapped: MapResult) -> None:
     served = capture.scenario("anthropic.chat")
-    record = record_for(capture, mapped, "anthropic.chat")
+    record = capture.record(mapped, "anthropic.chat")
     request, response = record["providerRequest"]["json"], record["providerResponse"]["json"]
     assert record["provider"] == "ANTHROPIC"
     assert request["model"] == served["request"]["model"]
@@ -229,7 +215,7 @@ def test_anthropic_stream_uses_the_apis_final_usage(capture: Capture, mapped: Ma
         assert "usage" not in record["providerResponse"]["json"]
         assert record["providerResponse"]["json"]["content"] == []
         return
-    record = record_for(capture, mapped, "anthropic.stream")
+    record = capture.record(mapped, "anthropic.stream")
     request, response = record["providerRequest"]["json"], record["providerResponse"]["json"]
     assert request["stream"] is True
     assert response["content"] == served["response"]["content"]
@@ -240,7 +226,7 @@ def test_anthropic_stream_uses_the_apis_final_usage(capture: Capture, mapped: Ma
 
 def test_anthropic_tool_use(capture: Capture, mapped: MapResult) -> None:
     served = capture.scenario("anthropic.tool_call")
-    record = record_for(capture, mapped, "anthropic.tool_call")
+    record = capture.record(mapped, "anthropic.tool_call")
     request, response = record["providerRequest"]["json"], record["providerResponse"]["json"]
     assert request["tools"] == served["request"]["tools"]
     assert response["content"] == served["response"]["content"]
@@ -251,7 +237,7 @@ def test_anthropic_error(capture: Capture, mapped: MapResult) -> None:
     if capture.kind == "traceloop-legacy":
         pytest.skip("OpenLLMetry 0.40's Anthropic instrumentation emits no span for a failed call")
     served = capture.scenario("anthropic.error")
-    record = record_for(capture, mapped, "anthropic.error")
+    record = capture.record(mapped, "anthropic.error")
     assert record["providerResponse"]["status"] == served["status"] == 429
     assert record["providerResponse"]["json"]["error"] == served["response"]["error"]
 

@@ -24,19 +24,6 @@ def mapped(vercel: Capture) -> MapResult:
     return map_request(vercel.request)
 
 
-def record_for(vercel: Capture, mapped: MapResult, scenario: str) -> dict[str, Any]:
-    """The one record of a scenario: matched by the provider's response id, else by the request model."""
-    served = vercel.scenario(scenario)
-    response_id = served["response"].get("id")
-    if response_id:
-        found = [r.value for r in mapped.records if r.value["providerResponse"]["json"].get("id") == response_id]
-    else:
-        model = served["request"]["model"]
-        found = [r.value for r in mapped.records if r.value["providerRequest"]["json"].get("model") == model]
-    assert len(found) == 1, f"{scenario}: {len(found)} records for one call"
-    return found[0]
-
-
 def text_of(content: Any) -> str:
     """Anthropic content as text: the SDK sends blocks, a record may carry the equivalent string."""
     if isinstance(content, str):
@@ -54,7 +41,7 @@ def test_one_record_per_call_and_none_for_the_aggregate_parents(vercel: Capture,
 @pytest.mark.parametrize("scenario", ["openai.chat", "openai.stream"])
 def test_openai_chat_and_stream(vercel: Capture, mapped: MapResult, scenario: str) -> None:
     served = vercel.scenario(scenario)
-    record = record_for(vercel, mapped, scenario)
+    record = vercel.record(mapped, scenario)
     request, response = record["providerRequest"]["json"], record["providerResponse"]["json"]
     assert record["provider"] == "OPENAI" and record["providerResponse"]["status"] == 200
     assert request["messages"] == served["request"]["messages"]
@@ -87,7 +74,7 @@ def test_openai_chat_and_stream(vercel: Capture, mapped: MapResult, scenario: st
 
 def test_openai_tool_call(vercel: Capture, mapped: MapResult) -> None:
     served = vercel.scenario("openai.tool_call")
-    record = record_for(vercel, mapped, "openai.tool_call")
+    record = vercel.record(mapped, "openai.tool_call")
     request, response = record["providerRequest"]["json"], record["providerResponse"]["json"]
     assert request["tools"] == served["request"]["tools"]
     assert request["messages"] == served["request"]["messages"]
@@ -100,7 +87,7 @@ def test_openai_tool_call(vercel: Capture, mapped: MapResult) -> None:
 
 def test_openai_error_keeps_the_message_but_the_sdk_records_no_status(vercel: Capture, mapped: MapResult) -> None:
     served = vercel.scenario("openai.error")
-    record = record_for(vercel, mapped, "openai.error")
+    record = vercel.record(mapped, "openai.error")
     assert served["status"] == 429
     # AI SDK 6 puts AI_APICallError's type and message on the span, never the HTTP status: the record
     # says "failed" (500) rather than inventing the 429 it cannot know.
@@ -111,7 +98,7 @@ def test_openai_error_keeps_the_message_but_the_sdk_records_no_status(vercel: Ca
 
 def test_openai_embeddings(vercel: Capture, mapped: MapResult) -> None:
     served = vercel.scenario("openai.embeddings")
-    record = record_for(vercel, mapped, "openai.embeddings")
+    record = vercel.record(mapped, "openai.embeddings")
     assert record["providerRequest"]["url"].endswith("/v1/embeddings")
     assert record["providerRequest"]["json"]["input"] == served["request"]["input"]
     assert record["providerResponse"]["json"]["usage"]["prompt_tokens"] == served["response"]["usage"]["prompt_tokens"]
@@ -120,7 +107,7 @@ def test_openai_embeddings(vercel: Capture, mapped: MapResult) -> None:
 @pytest.mark.parametrize("scenario", ["anthropic.chat", "anthropic.stream"])
 def test_anthropic_messages(vercel: Capture, mapped: MapResult, scenario: str) -> None:
     served = vercel.scenario(scenario)
-    record = record_for(vercel, mapped, scenario)
+    record = vercel.record(mapped, scenario)
     request, response = record["providerRequest"]["json"], record["providerResponse"]["json"]
     assert record["provider"] == "ANTHROPIC" and record["providerRequest"]["url"].endswith("/v1/messages")
     sent = served["request"]
