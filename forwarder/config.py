@@ -81,6 +81,9 @@ def parse(raw: Any) -> ForwarderConfig:
         if not isinstance(table, dict) or not all(isinstance(v, str) and v for v in table.values()):
             raise ConfigError(f"{by.key('keys')}: expected a mapping of property value to API key")
         keys = {str(k): v for k, v in table.items()}
+    url = s.text("helicone_url", DEFAULT_HELICONE_URL).rstrip("/")
+    if not url.startswith(("http://", "https://")) or url.endswith("://"):
+        raise ConfigError(f"{s.key('helicone_url')}: expected an http(s) URL, got {url!r}")
     admin = s.text("admin_address", ForwarderConfig.admin_address or "")
     if admin and not admin.rpartition(":")[2].isdigit():
         raise ConfigError(f"{s.key('admin_address')}: expected host:port, got {admin!r}")
@@ -89,7 +92,7 @@ def parse(raw: Any) -> ForwarderConfig:
         topic=topic,
         group_id=s.text("group_id", ForwarderConfig.group_id),
         dead_letter_topic=s.text("dead_letter_topic", f"{topic}-dlq"),
-        helicone_url=s.text("helicone_url", DEFAULT_HELICONE_URL).rstrip("/"),
+        helicone_url=url,
         api_key=s.text("api_key", "") or None,
         api_key_header=s.text("api_key_header", "helicone-auth").lower() or None,
         api_key_property=prop,

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -275,10 +276,11 @@ def test_the_key_comes_from_the_record_header_then_its_property_then_the_default
         ({"sasl": {"mechanism": "PLAIN"}}, "forwarder.sasl.username: required"),
         ({"brokers": []}, "forwarder.brokers: expected a non-empty list"),
         ({"retries": 3}, "forwarder.retries"),
+        ({"helicone_url": "api.worker.helicone.ai"}, "forwarder.helicone_url: expected an http(s) URL"),
     ],
 )
 def test_a_bad_forwarder_section_is_an_error_naming_its_key(section: dict[str, object], message: str) -> None:
-    with pytest.raises(ConfigError, match=message.replace(".", r"\.")):
+    with pytest.raises(ConfigError, match=re.escape(message)):
         parse({"forwarder": section})
 
 
