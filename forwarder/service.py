@@ -3,11 +3,11 @@
 At-least-once: records are fetched in batches and delivered concurrently (bounded); a partition's
 offset is committed up to the first record that is neither delivered (2xx) nor dead-lettered.
 Retryable answers (429, 5xx, timeouts, connection errors, and 401/403) are retried with jittered
-exponential backoff honouring Retry-After. While nothing goes through (Helicone down) records wait and the lag
-grows: an outage never fills the dead-letter topic. A record that still fails after `max_attempts`
-while other records go through is poison, and goes to the dead-letter topic with the error in a
-header, as do other 4xx and records that fail validation, so a poison record never blocks its
-partition. Record ids are deterministic, so a bounded window of recently delivered ids drops the
+exponential backoff honouring Retry-After. While nothing goes through (Helicone down) records wait
+and the lag grows: an outage never fills the dead-letter topic. A record that still fails after
+`max_attempts` while other records go through is poison, and goes to the dead-letter topic with the
+error in a header, as do other 4xx and records that fail validation, so a poison record never blocks
+its partition. Record ids are deterministic, so a bounded window of recently delivered ids drops the
 duplicates that at-least-once hops upstream produce.
 
 Rebalance and SIGTERM take the same path: records still waiting to be retried are given up (not
