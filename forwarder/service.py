@@ -172,13 +172,12 @@ class Forwarder(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka's 
         consumer = await self._connect(make_consumer)
         if consumer is None:
             return
-        producer = make_producer()  # in a dry run never started: nothing is produced
+        producer = None  # a dry run produces nothing
         if not self.dry_run:
-            started = await self._connect(make_producer)
-            if started is None:
+            producer = await self._connect(make_producer)
+            if producer is None:
                 await consumer.stop()
                 return
-            producer = started
             await ensure_topic(cfg, cfg.dead_letter_topic)
         session = aiohttp.ClientSession(
             timeout=aiohttp.ClientTimeout(total=cfg.request_timeout),
@@ -199,7 +198,7 @@ class Forwarder(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka's 
         finally:
             lag_task.cancel()
             await session.close()
-            if not self.dry_run:
+            if producer is not None:
                 await producer.stop()
             await consumer.stop()  # leaves the group: partitions move on at once
 
@@ -224,7 +223,7 @@ class Forwarder(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka's 
         return None
 
     async def _deliver(self, consumer: AIOKafkaConsumer, batches: dict[TopicPartition, list[Record]],
-                       session: aiohttp.ClientSession, producer: AIOKafkaProducer) -> None:  # fmt: skip
+                       session: aiohttp.ClientSession, producer: AIOKafkaProducer | None) -> None:  # fmt: skip
         """Deliver one fetch (all its partitions at once), commit what was done, and rewind each
         partition to its first record that was not."""
         seen: set[str] = set()
@@ -293,7 +292,7 @@ class Forwarder(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka's 
                     return cfg.api_keys[str(value)]
         return cfg.api_key
 
-    async def _handle(self, record: Record, session: aiohttp.ClientSession, producer: AIOKafkaProducer,
+    async def _handle(self, record: Record, session: aiohttp.ClientSession, producer: AIOKafkaProducer | None,
                       seen: set[str]) -> None:  # fmt: skip
         headers = {k.lower(): v.decode(errors="replace") for k, v in record.headers}
         try:
@@ -357,11 +356,11 @@ class Forwarder(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka's 
                 await asyncio.wait_for(self._interrupt.wait(), wait)
             backoff = min(backoff * 2, 30.0)
 
-    async def _dead_letter(self, record: Record, error: str, producer: AIOKafkaProducer) -> None:
+    async def _dead_letter(self, record: Record, error: str, producer: AIOKafkaProducer | None) -> None:
         """Produce the record to the dead-letter topic, or raise: DeadLetterFailed when Kafka does not take
         it within DEAD_LETTER_TIMEOUT (topic missing, Kafka down), Interrupted on rebalance or shutdown."""
         where = f"{record.topic}[{record.partition}]@{record.offset}"
-        if self.dry_run:
+        if producer is None:  # dry run
             print(json.dumps({"invalid": error, "offset": record.offset}), flush=True)
             return
         headers = list(record.headers)  # helicone-auth stays: a replay needs the tenant's key
