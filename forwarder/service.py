@@ -406,7 +406,8 @@ async def ensure_topic(cfg: ForwarderConfig, topic: str) -> None:
         log.warning("dead-letter topic %s does not exist and could not be created (%r): records that must "
                     "go there wait until it exists", topic, exc)  # fmt: skip
     finally:
-        await admin.close()
+        with contextlib.suppress(KafkaError, OSError):
+            await admin.close()
 
 
 async def serve(config: ForwarderConfig, dry_run: bool = False) -> None:
