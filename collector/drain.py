@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
+
+from helicone_otel.retry import Backoff
 
 from .metrics import Metrics
 from .producer import KafkaSender, KafkaUnavailable
@@ -36,7 +37,7 @@ class SpoolDrain:
         self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def _run(self) -> None:
-        backoff = 0.1
+        backoff = Backoff(0.1)
         loop = asyncio.get_running_loop()
         while True:
             try:
@@ -68,13 +69,12 @@ class SpoolDrain:
                 self.metrics.add("otelcol_exporter_send_failed_spans", spans)
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), backoff * random.uniform(0.5, 1.5))
-                backoff = min(backoff * 2, 30.0)
+                    await asyncio.wait_for(self._wake.wait(), backoff.next())
                 continue
             if self.failing_since is not None:
                 log.info("Kafka is back after %.1fs", loop.time() - self.failing_since)
                 self.failing_since = None
-            backoff = 0.1
+            backoff.reset()
             self.position = frames[-1].end
             after = self.spool.read(self.position, 1)
             self.spool.commit(self.position, after[0].appended_at if after else None)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import os
-import random
 import threading
 import time
 from collections.abc import Sequence
@@ -24,6 +23,8 @@ from helicone_otel.semconv.providers import CUSTOM, log_route
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
+from helicone_otel.retry import Backoff, retry_after
 
 log = logging.getLogger(__name__)
 DEFAULT_HELICONE_URL = "https://api.worker.helicone.ai"
@@ -100,12 +101,12 @@ class HeliconeTransport:
         return SendResult(sent=sent, failed=failed)
 
     def _post(self, route: str, body: dict[str, Any], deadline: float) -> bool:
-        backoff = 0.5
+        backoff = Backoff(0.5)
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0 or self._stop.is_set():
                 return False
-            wait = backoff * random.uniform(0.5, 1.5)
+            wait = backoff.next()
             try:
                 reply = self.session.post(self.base_url + route, json=body, timeout=min(self.timeout, remaining))
             except requests.RequestException as exc:
@@ -116,13 +117,11 @@ class HeliconeTransport:
                 if reply.status_code not in RETRYABLE:
                     log.warning("Helicone refused a record (%d): %s", reply.status_code, reply.text[:200])
                     return False
-                retry_after = reply.headers.get("Retry-After", "")
-                if retry_after.isdigit():
-                    wait = float(retry_after)
+                hinted = retry_after(reply.headers.get("Retry-After"))
+                wait = hinted if hinted is not None else wait
             if wait >= deadline - time.monotonic():
                 return False
             self._stop.wait(wait)
-            backoff = min(backoff * 2, 30.0)
 
     def shutdown(self) -> None:
         self._stop.set()
@@ -175,18 +174,17 @@ class KafkaTransport:
         if self._loop is None:
             self._loop = asyncio.new_event_loop()
             self._sender = KafkaSender([self.config], self.metrics, timeout=10.0)
-        backoff = 0.5
+        backoff = Backoff(0.5)
         while True:
             try:
                 self._loop.run_until_complete(self._sender.deliver(encoded.records))
                 return SendResult(sent=len(encoded.records))
             except KafkaUnavailable as exc:
                 log.debug("Kafka unavailable: %s", exc)
-            wait = backoff * random.uniform(0.5, 1.5)
+            wait = backoff.next()
             if self._stop.is_set() or time.monotonic() + wait >= deadline:
                 return SendResult(failed=len(encoded.records))
             self._stop.wait(wait)
-            backoff = min(backoff * 2, 30.0)
 
     def shutdown(self) -> None:
         self._stop.set()

@@ -19,10 +19,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import email.utils
 import json
 import logging
-import random
 import signal
 import time
 from collections import OrderedDict
@@ -38,6 +36,8 @@ from helicone_otel.collector.metrics import Metrics
 from helicone_otel.collector.producer import security_args
 from helicone_otel.semconv.providers import log_route
 
+from helicone_otel.retry import Backoff, retry_after
+
 from .config import ForwarderConfig
 
 log = logging.getLogger(__name__)
@@ -45,7 +45,6 @@ log = logging.getLogger(__name__)
 # to wait out (and alert on), not a reason to move everything to the dead-letter topic; when other
 # records go through, the refused ones are dead-lettered after max_attempts like any poison.
 RETRYABLE = {401, 403, 408, 429, 500, 502, 503, 504}
-MAX_RETRY_AFTER = 300.0  # seconds: a larger Retry-After is honoured up to this
 DEAD_LETTER_TIMEOUT = 10.0  # seconds for the dead-letter topic to take a record
 Record: TypeAlias = ConsumerRecord[bytes, bytes]
 KafkaClient = TypeVar("KafkaClient", AIOKafkaConsumer, AIOKafkaProducer)
@@ -78,20 +77,6 @@ def validate(value: bytes) -> dict[str, Any]:
     if not isinstance(body["providerResponse"].get("status"), int):
         raise Permanent("providerResponse.status missing")
     return body
-
-
-def retry_after(value: str | None) -> float | None:
-    """Seconds to wait from a Retry-After header (delta-seconds or HTTP-date), capped."""
-    if not value:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            seconds = email.utils.parsedate_to_datetime(value).timestamp() - time.time()
-        except (TypeError, ValueError):
-            return None
-    return min(max(seconds, 0.0), MAX_RETRY_AFTER)
 
 
 def done_prefix(outcomes: Sequence[object]) -> int:
@@ -205,7 +190,7 @@ class Forwarder(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka's 
     async def _connect(self, make: Callable[[], KafkaClient]) -> KafkaClient | None:
         """Start a Kafka client, retrying with backoff while the brokers cannot be reached: the service
         may start before Kafka, and `/ready` says why it waits. None when stopped first."""
-        delay = 1.0
+        backoff = Backoff(1.0)
         while not self._stop.is_set():
             client = make()
             try:
@@ -213,13 +198,13 @@ class Forwarder(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka's 
             except KafkaError as exc:
                 await client.stop()
                 self.kafka_error = f"cannot connect to {','.join(self.config.brokers)}: {exc}"
-                log.warning("%s; retrying in %.0fs", self.kafka_error, delay)
+                wait = backoff.next()
+                log.warning("%s; retrying in %.0fs", self.kafka_error, wait)
             else:
                 self.kafka_error = None
                 return client
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), delay)
-            delay = min(delay * 2, 30.0)
+                await asyncio.wait_for(self._stop.wait(), wait)
         return None
 
     async def _deliver(self, consumer: AIOKafkaConsumer, batches: dict[TopicPartition, list[Record]],
@@ -321,7 +306,7 @@ class Forwarder(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka's 
             await self._dead_letter(record, str(exc), producer)
 
     async def _post(self, session: aiohttp.ClientSession, route: str, key: str, value: bytes) -> None:
-        backoff = 0.2
+        backoff = Backoff(0.2)
         first = time.monotonic()
         attempt = 0
         headers = {"authorization": f"Bearer {key}", "content-type": "application/json"}
@@ -329,7 +314,7 @@ class Forwarder(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka's 
             if self._interrupt.is_set():
                 raise Interrupted("rebalance or shutdown")
             attempt += 1
-            wait = backoff * random.uniform(0.5, 1.5)
+            wait = backoff.next()
             started = time.monotonic()
             try:
                 async with session.post(self.config.helicone_url + route, data=value, headers=headers) as reply:
@@ -354,7 +339,6 @@ class Forwarder(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka's 
             self.metrics.add("helicone_otel_forwarder_retried")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._interrupt.wait(), wait)
-            backoff = min(backoff * 2, 30.0)
 
     async def _dead_letter(self, record: Record, error: str, producer: AIOKafkaProducer | None) -> None:
         """Produce the record to the dead-letter topic, or raise: DeadLetterFailed when Kafka does not take

@@ -1,7 +1,7 @@
 """The forwarder against a real Kafka and the fake Helicone: exactly once in the happy path and across
 a rebalance between two instances, no loss across SIGKILL, the dead-letter topic gets exactly the
 permanently rejected records, health that tells an outage; and the small pure parts (key choice,
-Retry-After, the committable prefix, configuration errors)."""
+the committable prefix, configuration errors)."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ from fakehelicone import FakeHelicone
 from helicone_otel.collector.config import ConfigError, ExporterConfig
 from helicone_otel.collector.encoding import encode
 from helicone_otel.forwarder.config import parse
-from helicone_otel.forwarder.service import Forwarder, Interrupted, done_prefix, retry_after
+from helicone_otel.forwarder.service import Forwarder, Interrupted, done_prefix
 from helicone_otel.semconv import MapOptions
 from helpers import read_topic
 from localkafka import LocalKafka
@@ -282,15 +282,6 @@ def test_the_key_comes_from_the_record_header_then_its_property_then_the_default
 def test_a_bad_forwarder_section_is_an_error_naming_its_key(section: dict[str, object], message: str) -> None:
     with pytest.raises(ConfigError, match=re.escape(message)):
         parse({"forwarder": section})
-
-
-def test_retry_after_reads_seconds_and_http_dates_and_caps_them() -> None:
-    assert retry_after("3") == 3.0
-    assert retry_after("0.5") == 0.5
-    assert retry_after("86400") == 300.0
-    soon = time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(time.time() + 20))
-    assert 18 <= (retry_after(soon) or 0) <= 20
-    assert retry_after("soon") is None and retry_after(None) is None
 
 
 def test_a_partition_is_committed_only_past_its_unbroken_run_of_done_records() -> None:
