@@ -424,8 +424,9 @@ def parse_config(raw: Any) -> CollectorConfig:
     )
 
 
-def load_config(path: str | Path, environ: Mapping[str, str] | None = None) -> CollectorConfig:
-    """Read, substitute and validate a configuration file."""
+def read_document(path: str | Path, environ: Mapping[str, str] | None = None) -> Any:
+    """The configuration file as YAML, env-substituted: the collector's and the forwarder's sections
+    are read from it."""
     try:
         text = Path(path).read_text()
     except OSError as exc:
@@ -434,4 +435,9 @@ def load_config(path: str | Path, environ: Mapping[str, str] | None = None) -> C
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
-    return parse_config(substitute_env(raw, environ))
+    return substitute_env(raw, environ)
+
+
+def load_config(path: str | Path, environ: Mapping[str, str] | None = None) -> CollectorConfig:
+    """Read, substitute and validate a configuration file."""
+    return parse_config(read_document(path, environ))

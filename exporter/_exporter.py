@@ -33,13 +33,13 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from helicone_otel.semconv import MapOptions, SpanView, read_call
+from helicone_otel.semconv.providers import HELICONE_WORKER_URL
 from opentelemetry import context
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from ._queue import DroppingQueue
 from ._transports import (
-    DEFAULT_HELICONE_URL,
     HeliconeTransport,
     KafkaTransport,
     OtlpTransport,
@@ -107,7 +107,7 @@ class HeliconeSpanExporter(SpanExporter):
             or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
         )
         self.api_key = api_key or os.environ.get("HELICONE_API_KEY")
-        self.base_url = base_url or os.environ.get("HELICONE_BASE_URL") or DEFAULT_HELICONE_URL
+        self.base_url = base_url or os.environ.get("HELICONE_BASE_URL") or HELICONE_WORKER_URL
         self.kafka_brokers = kafka_brokers or os.environ.get("HELICONE_OTEL_KAFKA_BROKERS")
         self.kafka_topic = kafka_topic or os.environ.get("HELICONE_OTEL_KAFKA_TOPIC") or "helicone-llm-logs"
         self.mode = (

@@ -27,7 +27,6 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from helicone_otel.retry import Backoff, retry_after
 
 log = logging.getLogger(__name__)
-DEFAULT_HELICONE_URL = "https://api.worker.helicone.ai"
 RETRYABLE = {429, 500, 502, 503, 504}
 
 

@@ -26,18 +26,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 from helicone_otel.collector.config import (
     ConfigError,
     SaslConfig,
     TlsConfig,
     _Section,
     client_tls_config,
+    read_document,
     sasl_config,
-    substitute_env,
 )
-
-DEFAULT_HELICONE_URL = "https://api.worker.helicone.ai"
+from helicone_otel.semconv.providers import HELICONE_WORKER_URL
 
 
 @dataclass(frozen=True)
@@ -46,7 +44,7 @@ class ForwarderConfig:
     topic: str = "helicone-llm-logs"
     group_id: str = "helicone-otel-forwarder"
     dead_letter_topic: str = "helicone-llm-logs-dlq"
-    helicone_url: str = DEFAULT_HELICONE_URL
+    helicone_url: str = HELICONE_WORKER_URL
     api_key: str | None = field(default=None, repr=False)
     api_key_header: str | None = "helicone-auth"
     api_key_property: str | None = None  # lower-case property name, e.g. "tenant"
@@ -81,7 +79,7 @@ def parse(raw: Any) -> ForwarderConfig:
         if not isinstance(table, dict) or not all(isinstance(v, str) and v for v in table.values()):
             raise ConfigError(f"{by.key('keys')}: expected a mapping of property value to API key")
         keys = {str(k): v for k, v in table.items()}
-    url = s.text("helicone_url", DEFAULT_HELICONE_URL).rstrip("/")
+    url = s.text("helicone_url", HELICONE_WORKER_URL).rstrip("/")
     if not url.startswith(("http://", "https://")) or url.endswith("://"):
         raise ConfigError(f"{s.key('helicone_url')}: expected an http(s) URL, got {url!r}")
     admin = s.text("admin_address", ForwarderConfig.admin_address or "")
@@ -108,10 +106,4 @@ def parse(raw: Any) -> ForwarderConfig:
 
 
 def load(path: str | Path) -> ForwarderConfig:
-    try:
-        raw = yaml.safe_load(Path(path).read_text())
-    except OSError as exc:
-        raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
-    return parse(substitute_env(raw))
+    return parse(read_document(path))

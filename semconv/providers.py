@@ -96,6 +96,9 @@ def endpoint_path(provider: Provider, operation: str) -> str:
     )
 
 
+HELICONE_WORKER_URL = "https://api.worker.helicone.ai"  # where the async log routes are served (US)
+
+
 def log_route(helicone_provider: str) -> str:
     """Helicone's async log route for a record's `provider` (`/oai/v1/log`, ...; else `/custom/v1/log`)."""
     for known in (OPENAI, ANTHROPIC, GOOGLE):
