@@ -126,7 +126,7 @@ async def serve(
             if config.health_endpoint:
                 admin.append(await start_http_server(health_app(ready), bind(config.health_endpoint)))
             if config.metrics_endpoint:
-                admin.append(await start_http_server(metrics_app(metrics), bind(config.metrics_endpoint)))
+                admin.append(await start_http_server(metrics_app(metrics.render), bind(config.metrics_endpoint)))
         await stop.wait()
     finally:
         log.info("shutting down: closing listeners")
@@ -145,7 +145,7 @@ async def serve(
 
 def internal_admin(metrics: Metrics, ready: Callable[[], tuple[bool, str]]) -> Starlette:
     """A worker's metrics (`/metrics`) and readiness (`/health/ready`) on one loopback app."""
-    return Starlette(routes=[Mount("/health", health_app(ready)), Mount("/", metrics_app(metrics))])
+    return Starlette(routes=[Mount("/health", health_app(ready)), Mount("/", metrics_app(metrics.render))])
 
 
 async def _stop_servers(servers: list[tuple[uvicorn.Server, asyncio.Task[None]]]) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import os
 import signal
@@ -22,11 +21,9 @@ from pathlib import Path
 
 import httpx
 from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
-from starlette.routing import Route
 
 from ._http import bind, start_http_server
+from .admin import health_app, metrics_app
 from .config import CollectorConfig
 
 log = logging.getLogger(__name__)
@@ -86,34 +83,29 @@ class Supervisor:
         except (OSError, ValueError, httpx.HTTPError):
             return None
 
+    async def _metrics(self) -> str:
+        """Every worker's metrics, aggregated."""
+        async with httpx.AsyncClient() as client:
+            replies = await asyncio.gather(*(self._worker_get(i, "/metrics", client) for i in range(self.count)))
+        return aggregate([r.text for r in replies if r is not None and r.status_code == 200])
+
+    async def _ready(self) -> tuple[bool, str]:
+        """Ready when every worker is; otherwise which ones are not, and why."""
+        async with httpx.AsyncClient() as client:
+            replies = await asyncio.gather(*(self._worker_get(i, "/health/ready", client) for i in range(self.count)))
+        problems = [
+            f"worker {i}: " + (r.json().get("reason", "not ready") if r is not None else "not answering")
+            for i, r in enumerate(replies)
+            if r is None or r.status_code != 200
+        ]
+        return not problems, "; ".join(problems) or "ok"
+
     def _admin_apps(self) -> list[tuple[str, Starlette]]:
-        async def metrics(_: Request) -> Response:
-            async with httpx.AsyncClient() as client:
-                replies = await asyncio.gather(*(self._worker_get(i, "/metrics", client) for i in range(self.count)))
-            texts = [r.text for r in replies if r is not None and r.status_code == 200]
-            return PlainTextResponse(aggregate(texts), media_type="text/plain; version=0.0.4")
-
-        async def readiness(_: Request) -> Response:
-            async with httpx.AsyncClient() as client:
-                replies = await asyncio.gather(
-                    *(self._worker_get(i, "/health/ready", client) for i in range(self.count))
-                )
-            problems = [
-                f"worker {i}: " + (r.json().get("reason", "not ready") if r is not None else "not answering")
-                for i, r in enumerate(replies)
-                if r is None or r.status_code != 200
-            ]
-            body = {"status": "not ready" if problems else "ready", "reason": "; ".join(problems) or "ok"}
-            return Response(json.dumps(body), status_code=503 if problems else 200, media_type="application/json")
-
-        async def live(_: Request) -> Response:
-            return Response(json.dumps({"status": "Server available"}), media_type="application/json")
-
         apps = []
         if self.config.health_endpoint:
-            apps.append((self.config.health_endpoint, Starlette(routes=[Route("/", live), Route("/ready", readiness)])))
+            apps.append((self.config.health_endpoint, health_app(self._ready)))
         if self.config.metrics_endpoint:
-            apps.append((self.config.metrics_endpoint, Starlette(routes=[Route("/metrics", metrics)])))
+            apps.append((self.config.metrics_endpoint, metrics_app(self._metrics)))
         return apps
 
     async def run(self, drain_timeout: float = 10.0) -> int:

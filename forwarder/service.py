@@ -405,7 +405,7 @@ async def serve(config: ForwarderConfig, dry_run: bool = False) -> None:
         loop.add_signal_handler(sig, forwarder.stop)
     admin = None
     if config.admin_address:
-        app = Starlette(routes=health_app(forwarder.ready).routes + metrics_app(forwarder.metrics).routes)
+        app = Starlette(routes=health_app(forwarder.ready).routes + metrics_app(forwarder.metrics.render).routes)
         admin = await start_http_server(app, bind(config.admin_address))
     try:
         await forwarder.run()
