@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from helicone_otel.semconv import MapOptions, map_request
+from helicone_otel.semconv.record import record_json
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
@@ -45,6 +46,10 @@ class Encoded:
     spans: int = 0
     mapping_failures: int = 0
     truncated: int = 0
+
+
+def span_count(request: ExportTraceServiceRequest) -> int:
+    return sum(len(ss.spans) for rs in request.resource_spans for ss in rs.scope_spans)
 
 
 def encode(
@@ -142,7 +147,7 @@ def _otlp(request: ExportTraceServiceRequest, exporter: ExporterConfig, api_key:
     content_type = b"application/json" if exporter.encoding == "otlp_json" else b"application/x-protobuf"
     auth = _auth_header(exporter, api_key)
     for trace_id, sub in _by_trace(request).items():
-        out.spans += sum(len(ss.spans) for rs in sub.resource_spans for ss in rs.scope_spans)
+        out.spans += span_count(sub)
         parts = [sub]
         if len(_serialize(sub, exporter.encoding)) > limit:
             parts = [_wrap(rs, ss, [s]) for rs in sub.resource_spans for ss in rs.scope_spans for s in ss.spans]
@@ -186,7 +191,7 @@ def _truncate_json(value: dict[str, Any], limit: int) -> tuple[dict[str, Any], b
     """Cut the largest strings of the request and response bodies until the record fits."""
     value = json.loads(json.dumps(value))  # work on a copy
     for _ in range(64):
-        data = json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+        data = record_json(value)
         if len(data) <= limit:
             return value, data
         slots: list[tuple[int, Any, Any]] = []

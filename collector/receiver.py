@@ -19,7 +19,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 
 from .config import CollectorConfig
-from .encoding import Encoded, KafkaRecord, encode
+from .encoding import Encoded, KafkaRecord, encode, span_count
 from .metrics import Metrics
 from .producer import KafkaSender, KafkaUnavailable
 from .spool import Spool, SpoolFull
@@ -41,10 +41,6 @@ class Unavailable(RuntimeError):
     def __init__(self, message: str, retry_after: float = 1.0) -> None:
         super().__init__(message)
         self.retry_after = retry_after
-
-
-def span_count(request: ExportTraceServiceRequest) -> int:
-    return sum(len(ss.spans) for rs in request.resource_spans for ss in rs.scope_spans)
 
 
 def _drop_invalid_spans(request: ExportTraceServiceRequest) -> int:

@@ -18,6 +18,11 @@ SCHEMA = "async-log/v1"
 _NAMESPACE = uuid.UUID("8f0c2a56-4b9e-5d7a-9a51-0c7e1f6b2d43")
 
 
+def record_json(value: dict[str, Any]) -> bytes:
+    """A record's value as it goes on Kafka: compact UTF-8 JSON."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+
+
 def record_id(trace_id: str, span_id: str) -> str:
     return str(uuid.uuid5(_NAMESPACE, f"{trace_id.lower()}:{span_id.lower()}"))
 
@@ -34,7 +39,7 @@ class Record:
     value: dict[str, Any]
 
     def json_bytes(self) -> bytes:
-        return json.dumps(self.value, separators=(",", ":"), ensure_ascii=False).encode()
+        return record_json(self.value)
 
     def headers(self) -> list[tuple[str, bytes]]:
         out = [
