@@ -52,14 +52,20 @@ def test_commit_deletes_spent_segments_and_survives_reopen(tmp_path: Path) -> No
     asyncio.run(main())
 
 
-def test_torn_tail_is_cut_and_everything_before_it_kept(tmp_path: Path) -> None:
+def write_three_frames(directory: Path) -> None:
+    """A closed spool holding three one-record frames, keys k00, k10, k20."""
+
     async def write() -> None:
-        spool = Spool(tmp_path, max_bytes=10**8)
+        spool = Spool(directory, max_bytes=10**8)
         for i in range(3):
             await spool.append(records(1, 50, str(i)), spans=1)
         await spool.close()
 
     asyncio.run(write())
+
+
+def test_torn_tail_is_cut_and_everything_before_it_kept(tmp_path: Path) -> None:
+    write_three_frames(tmp_path)
     segment = next(tmp_path.glob("*.seg"))
     whole = segment.stat().st_size
     with open(segment, "ab") as f:
@@ -71,13 +77,7 @@ def test_torn_tail_is_cut_and_everything_before_it_kept(tmp_path: Path) -> None:
 
 
 def test_corruption_in_the_middle_is_reported_not_skipped(tmp_path: Path) -> None:
-    async def write() -> None:
-        spool = Spool(tmp_path, max_bytes=10**8)
-        for i in range(3):
-            await spool.append(records(1, 50, str(i)), spans=1)
-        await spool.close()
-
-    asyncio.run(write())
+    write_three_frames(tmp_path)
     segment = next(tmp_path.glob("*.seg"))
     data = bytearray(segment.read_bytes())
     data[20] ^= 0xFF  # inside the first frame's payload
