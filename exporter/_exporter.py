@@ -32,7 +32,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from helicone_otel.semconv import MapOptions, SpanView, read_call
+from helicone_otel.semconv import MapOptions, SpanView
+from helicone_otel.semconv.mapper import describes_call
 from helicone_otel.semconv.providers import HELICONE_WORKER_URL
 from opentelemetry import context
 from opentelemetry.sdk.trace import ReadableSpan
@@ -60,7 +61,7 @@ class ConfigurationError(ValueError):
 class ExporterStats:
     queued: int = 0  # spans currently waiting
     exported: int = 0  # spans (sidecar) or records (direct) delivered
-    dropped: int = 0  # spans dropped because the queue was full, or not LLM spans when filtered
+    dropped: int = 0  # spans dropped because the queue was full
     failed: int = 0  # given up after retries, or refused permanently
     filtered: int = 0  # spans skipped because they describe no LLM call
 
@@ -73,13 +74,13 @@ def _approx_size(span: ReadableSpan) -> int:
 
 
 def is_llm_span(span: ReadableSpan) -> bool:
-    """Whether semconv would make a record of this span (cheap: attribute dict only)."""
+    """Whether semconv would make a record of this span (cheap: dialect detection, nothing read)."""
     view = SpanView(
         trace_id="", span_id="", parent_span_id="", name=span.name, scope="", start_ns=0, end_ns=0,
         status_code=0, status_message="", attrs=dict(span.attributes or {}),
     )  # fmt: skip
     try:
-        return read_call(view) is not None
+        return describes_call(view)
     except Exception:
         return True  # when unsure, ship it: the receiving side decides
 

@@ -9,7 +9,7 @@ and completed with what only the other one knew.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
@@ -41,21 +41,31 @@ class MapResult:
     duplicates: int = 0  # call spans merged into another span's record
 
 
+def _call_reader(span: SpanView) -> Callable[[SpanView], LlmCall] | None:
+    """The reader of the dialect the span speaks, when the span describes an LLM call; else None."""
+    if dialect_vercel.is_vercel(span):
+        return dialect_vercel.read if dialect_vercel.is_call(span) else None
+    if span.get_str("openinference.span.kind"):
+        return dialect_openinference.read if dialect_openinference.is_call(span) else None
+    return dialect_genai.read if dialect_genai.is_call(span) else None
+
+
+def describes_call(span: SpanView) -> bool:
+    """Whether `read_call` would find a call in the span, without reading it (the exporter's filter)."""
+    return _call_reader(span) is not None
+
+
 def read_call(span: SpanView) -> LlmCall | None:
     """The LLM call a span describes, or None for spans that are not calls (workflow, agent, ...)."""
-    if dialect_vercel.is_vercel(span):
-        call = dialect_vercel.read(span) if dialect_vercel.is_call(span) else None
-    elif span.get_str("openinference.span.kind"):
-        call = dialect_openinference.read(span) if dialect_openinference.is_call(span) else None
-    elif dialect_genai.is_call(span):
-        call = dialect_genai.read(span)
-    else:
-        call = None
-    if call is not None:  # what every dialect reports the same way
-        call.ttft_ms = common.ttft_ms(span) if call.stream else None
-        call.http_status = common.http_status(span)
-        call.error = common.read_error(span, call.http_status)
-        call.meta = common.read_context(span)
+    reader = _call_reader(span)
+    if reader is None:
+        return None
+    call = reader(span)
+    # what every dialect reports the same way
+    call.ttft_ms = common.ttft_ms(span) if call.stream else None
+    call.http_status = common.http_status(span)
+    call.error = common.read_error(span, call.http_status)
+    call.meta = common.read_context(span)
     return call
 
 
