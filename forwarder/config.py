@@ -30,6 +30,7 @@ from helicone_otel.collector.config import (
     ConfigError,
     SaslConfig,
     TlsConfig,
+    _endpoint,
     _Section,
     client_tls_config,
     read_document,
@@ -82,9 +83,9 @@ def parse(raw: Any) -> ForwarderConfig:
     url = s.text("helicone_url", HELICONE_WORKER_URL).rstrip("/")
     if not url.startswith(("http://", "https://")) or url.endswith("://"):
         raise ConfigError(f"{s.key('helicone_url')}: expected an http(s) URL, got {url!r}")
-    admin = s.text("admin_address", ForwarderConfig.admin_address or "")
-    if admin and not admin.rpartition(":")[2].isdigit():
-        raise ConfigError(f"{s.key('admin_address')}: expected host:port, got {admin!r}")
+    admin = None  # '' turns the admin server off
+    if s.text("admin_address", ForwarderConfig.admin_address or ""):
+        admin = _endpoint(s, "admin_address", ForwarderConfig.admin_address)
     return ForwarderConfig(
         brokers=brokers,
         topic=topic,
@@ -99,7 +100,7 @@ def parse(raw: Any) -> ForwarderConfig:
         max_attempts=s.integer("max_attempts", 8, minimum=1),
         request_timeout=s.duration("request_timeout", 10.0),
         dedupe_window=s.integer("dedupe_window", 100_000),
-        admin_address=admin or None,
+        admin_address=admin,
         sasl=sasl_config(s),
         tls=client_tls_config(s),
     )
