@@ -46,13 +46,17 @@ class Collector:
         return f"http://127.0.0.1:{self.http_port}/v1/traces"
 
     def metric(self, name: str) -> float:
-        """Sum of a metric's series, read from the collector's Prometheus endpoint."""
-        text = httpx.get(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5).text
-        return sum(
-            float(line.rsplit(" ", 1)[1])
-            for line in text.splitlines()
-            if line.startswith(name) and line[len(name) : len(name) + 1] in (" ", "{")
-        )
+        return metric(self.metrics_port, name)
+
+
+def metric(port: int, name: str) -> float:
+    """Sum of a metric's series, read from a Prometheus endpoint on 127.0.0.1:`port`."""
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith(name) and line[len(name) : len(name) + 1] in (" ", "{")
+    )
 
 
 def collector_yaml(brokers: str, topic: str, ports: tuple[int, int, int, int], spool: Path | None, extra: str) -> str:

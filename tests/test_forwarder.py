@@ -28,7 +28,7 @@ from helicone_otel.collector.encoding import encode
 from helicone_otel.forwarder.config import parse
 from helicone_otel.forwarder.service import Forwarder, Interrupted, done_prefix
 from helicone_otel.semconv import MapOptions
-from helpers import read_topic
+from helpers import metric, read_topic
 from localkafka import LocalKafka
 from otlp_builder import request, span
 
@@ -188,25 +188,21 @@ def test_an_outage_waits_instead_of_dead_lettering_and_the_lag_drains(
 
     port = free_port()
 
-    def metric(name: str) -> float:
-        text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
-        return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name + " "))
-
     helicone.script = [answer] * 60  # Helicone refuses 60 attempts, far beyond max_attempts (3) per record
     asyncio.run(produce(kafka.bootstrap_servers, topic, records(20)))
     proc = start_forwarder(tmp_path, kafka.bootstrap_servers, topic, helicone.url, metrics_port=port)
     try:
         wait_for(lambda: helicone.attempts >= 20)
-        wait_for(lambda: metric("helicone_otel_forwarder_lag") > 0, timeout=30)  # the lag shows the outage
+        wait_for(lambda: metric(port, "helicone_otel_forwarder_lag") > 0, timeout=30)  # the lag shows the outage
         assert httpx.get(f"http://127.0.0.1:{port}/", timeout=5).status_code == 200  # alive
         status, reason = ready(port)
         assert status == 503 and "Helicone has taken no record" in reason and f"HTTP {answer}" in reason
         wait_for(lambda: len(helicone.accepted) >= 20, timeout=120)
-        wait_for(lambda: metric("helicone_otel_forwarder_lag") == 0, timeout=30)
+        wait_for(lambda: metric(port, "helicone_otel_forwarder_lag") == 0, timeout=30)
         assert ready(port) == (200, "delivering")
-        assert metric("helicone_otel_forwarder_dead_lettered") == 0
-        assert metric("helicone_otel_forwarder_retried") >= 40
-        assert metric("helicone_otel_forwarder_delivered") == 20
+        assert metric(port, "helicone_otel_forwarder_dead_lettered") == 0
+        assert metric(port, "helicone_otel_forwarder_retried") >= 40
+        assert metric(port, "helicone_otel_forwarder_delivered") == 20
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(30) == 0
