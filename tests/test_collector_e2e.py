@@ -69,7 +69,11 @@ def test_vercel_ai_sdk_app_in_node_through_the_collector(kafka: LocalKafka, topi
         assert proc.returncode == 0, proc.stderr[-3000:]
         sent = ExportTraceServiceRequest.FromString((out / "spans.pb").read_bytes())
         expected = {r.id: r.value for r in map_request(sent).records}
-        got = asyncio.run(read_topic(kafka.bootstrap_servers, topic, len(expected)))
+        try:
+            got = asyncio.run(read_topic(kafka.bootstrap_servers, topic, len(expected)))
+        except TimeoutError:
+            accepted = c.metric("otelcol_receiver_accepted_spans")
+            pytest.fail(f"the collector accepted {accepted} of 14 spans; the capture said:\n{proc.stderr[-3000:]}")
         assert c.metric("otelcol_receiver_accepted_spans") == 14
     assert len(expected) == len(json.loads((out / "served.json").read_text())) == 7
     assert {json.loads(v)["id"]: json.loads(v) for _, v, _ in got} == expected

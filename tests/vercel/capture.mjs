@@ -6,12 +6,13 @@
 import { embed, generateText, jsonSchema, streamText, tool } from "ai";
 import { createAnthropic } from "@ai-sdk/anthropic";
 import { createOpenAI } from "@ai-sdk/openai";
-import { trace } from "@opentelemetry/api";
+import { DiagConsoleLogger, DiagLogLevel, diag, trace } from "@opentelemetry/api";
 import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-proto";
 import { resourceFromAttributes } from "@opentelemetry/resources";
 import { BasicTracerProvider, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base";
 
 const [scenario, openaiBase, anthropicBase, otlpUrl] = process.argv.slice(2);
+diag.setLogger(new DiagConsoleLogger(), DiagLogLevel.WARN); // a failed export says so on stderr
 const exporters = [new OTLPTraceExporter({ url: otlpUrl })];
 if (process.env.CAPTURE_OTLP_ENDPOINT) {
   // also to a collector, as the app in production would (OTEL_EXPORTER_OTLP_HEADERS applies)
@@ -70,4 +71,5 @@ if (!(scenario in scenarios)) {
   process.exit(2);
 }
 await scenarios[scenario]();
+await provider.forceFlush(); // SimpleSpanProcessor's shutdown does not wait for exports in flight
 await provider.shutdown();
