@@ -34,7 +34,7 @@ from typing import Any, TypeVar
 
 from helicone_otel.semconv import MapOptions, SpanView
 from helicone_otel.semconv.mapper import describes_call
-from helicone_otel.semconv.providers import HELICONE_WORKER_URL
+from helicone_otel.semconv.routes import HELICONE_API_URL, HELICONE_WORKER_URL
 from opentelemetry import context
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
@@ -91,6 +91,7 @@ class HeliconeSpanExporter(SpanExporter):
         *,
         api_key: str | None = None,
         base_url: str | None = None,
+        api_base_url: str | None = None,
         otlp_endpoint: str | None = None,
         mode: str | None = None,  # "otlp" | "helicone" | "kafka"; default: otlp when an OTLP endpoint is set
         kafka_brokers: str | None = None,
@@ -109,6 +110,7 @@ class HeliconeSpanExporter(SpanExporter):
         )
         self.api_key = api_key or os.environ.get("HELICONE_API_KEY")
         self.base_url = base_url or os.environ.get("HELICONE_BASE_URL") or HELICONE_WORKER_URL
+        self.api_base_url = api_base_url or os.environ.get("HELICONE_API_URL") or HELICONE_API_URL
         self.kafka_brokers = kafka_brokers or os.environ.get("HELICONE_OTEL_KAFKA_BROKERS")
         self.kafka_topic = kafka_topic or os.environ.get("HELICONE_OTEL_KAFKA_TOPIC") or "helicone-llm-logs"
         self.mode = (
@@ -175,7 +177,9 @@ class HeliconeSpanExporter(SpanExporter):
             assert self.kafka_brokers is not None
             return KafkaTransport(self.kafka_brokers, self.kafka_topic, self.options)
         assert self.api_key is not None
-        return HeliconeTransport(self.api_key, self.base_url, self.options, timeout=min(10.0, self.export_timeout))
+        return HeliconeTransport(
+            self.api_key, self.base_url, self.api_base_url, self.options, timeout=min(10.0, self.export_timeout)
+        )
 
     def _start_worker(self) -> None:
         self._pid = os.getpid()

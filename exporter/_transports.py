@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 import requests
 from helicone_otel.semconv import MapOptions, map_request
-from helicone_otel.semconv.providers import CUSTOM, log_route
+from helicone_otel.semconv.routes import log_route
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
@@ -74,8 +74,10 @@ class OtlpTransport:
 class HeliconeTransport:
     """Straight to Helicone's async log API, one POST per record, on the provider's route."""
 
-    def __init__(self, api_key: str, base_url: str, options: MapOptions, timeout: float = 10.0) -> None:
-        self.base_url = base_url.rstrip("/")
+    def __init__(
+        self, api_key: str, base_url: str, api_base_url: str, options: MapOptions, timeout: float = 10.0
+    ) -> None:
+        self.base_url, self.api_base_url = base_url, api_base_url
         self.options = options
         self.timeout = timeout
         self.session = requests.Session()
@@ -86,20 +88,23 @@ class HeliconeTransport:
         result = map_request(encode_spans(spans), self.options)
         bodies: list[tuple[str, dict[str, Any]]] = []
         for record in result.records:
-            bodies.append((log_route(record.provider), record.value))
+            bodies.append((self._url(record.provider), record.value))
         for failure in result.failures:  # still sent, in the simplest valid form, rather than dropped
             bodies.append(
-                (CUSTOM.log_route, _minimal_body(failure.trace_id, failure.span_id, failure.span_name, spans))
+                (self._url("CUSTOM"), _minimal_body(failure.trace_id, failure.span_id, failure.span_name, spans))
             )
         sent = failed = 0
-        for route, body in bodies:
-            if self._post(route, body, deadline):
+        for url, body in bodies:
+            if self._post(url, body, deadline):
                 sent += 1
             else:
                 failed += 1
         return SendResult(sent=sent, failed=failed)
 
-    def _post(self, route: str, body: dict[str, Any], deadline: float) -> bool:
+    def _url(self, provider: str) -> str:
+        return log_route(provider).url(self.base_url, self.api_base_url)
+
+    def _post(self, url: str, body: dict[str, Any], deadline: float) -> bool:
         backoff = Backoff(0.5)
         while True:
             remaining = deadline - time.monotonic()
@@ -107,7 +112,7 @@ class HeliconeTransport:
                 return False
             wait = backoff.next()
             try:
-                reply = self.session.post(self.base_url + route, json=body, timeout=min(self.timeout, remaining))
+                reply = self.session.post(url, json=body, timeout=min(self.timeout, remaining))
             except requests.RequestException as exc:
                 log.debug("Helicone unreachable: %s", exc)
             else:

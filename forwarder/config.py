@@ -5,7 +5,8 @@ forwarder:
   topic: helicone-llm-logs
   group_id: helicone-otel-forwarder
   dead_letter_topic: helicone-llm-logs-dlq       # default: <topic>-dlq
-  helicone_url: https://api.worker.helicone.ai
+  helicone_url: https://api.worker.helicone.ai     # Helicone's async log routes (OpenAI, Anthropic, Google, custom)
+  helicone_api_url: https://api.helicone.ai       # its custom trace route (every other provider, priced by name)
   api_key: ${env:HELICONE_API_KEY:-}            # the key for records that bring none of their own
   api_key_header: helicone-auth                  # Kafka header with a per-record key ('' to ignore it)
   api_keys:                                      # or: a key per value of one Helicone property
@@ -36,7 +37,7 @@ from helicone_otel.collector.config import (
     read_document,
     sasl_config,
 )
-from helicone_otel.semconv.providers import HELICONE_WORKER_URL
+from helicone_otel.semconv.routes import HELICONE_API_URL, HELICONE_WORKER_URL
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,7 @@ class ForwarderConfig:
     group_id: str = "helicone-otel-forwarder"
     dead_letter_topic: str = "helicone-llm-logs-dlq"
     helicone_url: str = HELICONE_WORKER_URL
+    helicone_api_url: str = HELICONE_API_URL
     api_key: str | None = field(default=None, repr=False)
     api_key_header: str | None = "helicone-auth"
     api_key_property: str | None = None  # lower-case property name, e.g. "tenant"
@@ -62,9 +64,9 @@ class ForwarderConfig:
 def parse(raw: Any) -> ForwarderConfig:
     root = raw if isinstance(raw, dict) else {}
     s = _Section(root.get("forwarder"), "forwarder", {
-        "brokers", "topic", "group_id", "dead_letter_topic", "helicone_url", "api_key", "api_key_header",
-        "api_keys", "concurrency", "max_attempts", "request_timeout", "dedupe_window", "admin_address", "sasl",
-        "tls",
+        "brokers", "topic", "group_id", "dead_letter_topic", "helicone_url", "helicone_api_url", "api_key",
+        "api_key_header", "api_keys", "concurrency", "max_attempts", "request_timeout", "dedupe_window",
+        "admin_address", "sasl", "tls",
     })  # fmt: skip
     topic = s.text("topic", ForwarderConfig.topic)
     brokers = s.strings("brokers", ForwarderConfig.brokers)
@@ -80,9 +82,7 @@ def parse(raw: Any) -> ForwarderConfig:
         if not isinstance(table, dict) or not all(isinstance(v, str) and v for v in table.values()):
             raise ConfigError(f"{by.key('keys')}: expected a mapping of property value to API key")
         keys = {str(k): v for k, v in table.items()}
-    url = s.text("helicone_url", HELICONE_WORKER_URL).rstrip("/")
-    if not url.startswith(("http://", "https://")) or url.endswith("://"):
-        raise ConfigError(f"{s.key('helicone_url')}: expected an http(s) URL, got {url!r}")
+    url, api_url = _url(s, "helicone_url", HELICONE_WORKER_URL), _url(s, "helicone_api_url", HELICONE_API_URL)
     admin = None  # '' turns the admin server off
     if s.text("admin_address", ForwarderConfig.admin_address or ""):
         admin = _endpoint(s, "admin_address", ForwarderConfig.admin_address)
@@ -92,6 +92,7 @@ def parse(raw: Any) -> ForwarderConfig:
         group_id=s.text("group_id", ForwarderConfig.group_id),
         dead_letter_topic=s.text("dead_letter_topic", f"{topic}-dlq"),
         helicone_url=url,
+        helicone_api_url=api_url,
         api_key=s.text("api_key", "") or None,
         api_key_header=s.text("api_key_header", "helicone-auth").lower() or None,
         api_key_property=prop,
@@ -104,6 +105,13 @@ def parse(raw: Any) -> ForwarderConfig:
         sasl=sasl_config(s),
         tls=client_tls_config(s),
     )
+
+
+def _url(s: _Section, name: str, default: str) -> str:
+    url = s.text(name, default).rstrip("/")
+    if not url.startswith(("http://", "https://")) or url.endswith("://"):
+        raise ConfigError(f"{s.key(name)}: expected an http(s) URL, got {url!r}")
+    return url
 
 
 def load(path: str | Path) -> ForwarderConfig:

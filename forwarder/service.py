@@ -34,7 +34,7 @@ from aiokafka.errors import KafkaError, for_code
 from aiokafka.structs import ConsumerRecord
 from helicone_otel.collector.metrics import Metrics
 from helicone_otel.collector.producer import security_args
-from helicone_otel.semconv.providers import log_route
+from helicone_otel.semconv.routes import log_route
 
 from helicone_otel.retry import Backoff, retry_after
 
@@ -289,14 +289,17 @@ class Forwarder(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka's 
             if record_id:
                 seen.add(record_id)
             route = log_route(str(body.get("provider") or headers.get("provider") or "CUSTOM"))
+            url = route.url(self.config.helicone_url, self.config.helicone_api_url)
             key = self.api_key(headers, body)
             if not key:
                 raise Permanent("no Helicone API key: none in the record's header or property, none configured")
             if self.dry_run:
-                print(json.dumps({"route": route, "id": record_id, "offset": record.offset}), flush=True)
+                print(
+                    json.dumps({"route": route.path, "url": url, "id": record_id, "offset": record.offset}), flush=True
+                )
                 return
             async with self._semaphore:
-                await self._post(session, route, key, record.value or b"")
+                await self._post(session, url, key, record.value or b"")
             if record_id:
                 self.recent[record_id] = None
                 if len(self.recent) > self.config.dedupe_window:
@@ -305,7 +308,7 @@ class Forwarder(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka's 
         except Permanent as exc:
             await self._dead_letter(record, str(exc), producer)
 
-    async def _post(self, session: aiohttp.ClientSession, route: str, key: str, value: bytes) -> None:
+    async def _post(self, session: aiohttp.ClientSession, url: str, key: str, value: bytes) -> None:
         backoff = Backoff(0.2)
         first = time.monotonic()
         attempt = 0
@@ -317,7 +320,7 @@ class Forwarder(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka's 
             wait = backoff.next()
             started = time.monotonic()
             try:
-                async with session.post(self.config.helicone_url + route, data=value, headers=headers) as reply:
+                async with session.post(url, data=value, headers=headers) as reply:
                     status, text = reply.status, await reply.text(errors="replace")
                     hinted = retry_after(reply.headers.get("retry-after"))
             except (aiohttp.ClientError, TimeoutError) as exc:

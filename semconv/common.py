@@ -12,7 +12,9 @@ from .model import CallError
 from .span import SpanView, parse_json
 
 STATUS_ERROR = 2
-_ERROR_CODE = re.compile(r"(?:Error code|status(?:_code)?|HTTP)[:= ]+(\d{3})\b", re.IGNORECASE)
+# "Error code: 429 - ..." (OpenAI, Anthropic SDKs), "status_code: 429", "HTTP 429", and google-genai's
+# "429 RESOURCE_EXHAUSTED. {...}" (an HTTP code, then the gRPC status name)
+_ERROR_CODE = re.compile(r"(?:Error code|status(?:_code)?|HTTP)[:= ]+(\d{3})\b|^(\d{3}) [A-Z_]{4,}\b", re.IGNORECASE)
 _SDK_PREFIX = re.compile(r"^Error code: \d{3} - ")  # how the OpenAI and Anthropic SDKs word HTTP errors
 CHUNK_EVENTS = ("gen_ai.content.completion.chunk", "llm.content.completion.chunk")
 
@@ -40,7 +42,8 @@ def read_error(span: SpanView, status: int | None) -> CallError | None:
         message = None
     if status is None or status < 400:
         found = _ERROR_CODE.search(message or "") or _ERROR_CODE.search(span.status_message or "")
-        status = int(found.group(1)) if found and 400 <= int(found.group(1)) <= 599 else 500
+        code = int(found.group(1) or found.group(2)) if found else 0
+        status = code if 400 <= code <= 599 else 500
     err_type = span.get_str("error.type") or _short_type(exc.get("exception.type"))
     detail = _provider_error(message)
     if detail:
@@ -57,11 +60,9 @@ def _short_type(value: Any) -> str | None:
 
 def _provider_error(message: str | None) -> dict[str, str] | None:
     """SDK errors read `Error code: 429 - {'type': 'error', 'error': {...}}`: recover the provider's body."""
-    if not message or " - " not in message:
+    if not message or "{" not in message:
         return None
-    body_text = message.split(" - ", 1)[1].strip()
-    if not body_text.startswith("{"):
-        return None
+    body_text = message[message.index("{") :].strip()
     body: Any = parse_json(body_text)
     if body is None:
         try:
@@ -103,6 +104,7 @@ _HELICONE_KEYS = {
     "helicone-request-id": "Helicone-Request-Id",
     "helicone-omit-request": "Helicone-Omit-Request",
     "helicone-omit-response": "Helicone-Omit-Response",
+    "helicone-model-override": "Helicone-Model-Override",
 }
 _PLAIN_KEYS = {
     "user_id": "Helicone-User-Id",

@@ -1,37 +1,46 @@
 """Which Helicone provider a call belongs to, which wire format its bodies take, and where it went.
 
 Decided from the provider the span names, then refined by the API host it called (an OpenAI SDK
-pointed at OpenRouter or Azure is reported as "openai" by most instrumentations)."""
+pointed at OpenRouter, Together or Azure is reported as "openai" by most instrumentations). The names
+are the upper-case ones of Helicone's cost tables (`packages/cost/providers/mappings.ts`): a name that
+is not there is never priced, so an unknown provider is `CUSTOM`, never a guess."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from typing import Literal
+from urllib.parse import quote, urlsplit
+
+Wire = Literal["openai", "anthropic", "gemini"]
 
 
 @dataclass(frozen=True)
 class Provider:
     name: str  # Helicone's provider name: OPENAI, ANTHROPIC, ... or CUSTOM
-    wire: str  # "openai" or "anthropic": the body format rebuilt for it
+    wire: Wire  # the body format rebuilt for it
     base_url: str  # where calls go when the span does not say
-    log_route: str  # Helicone's async log route for this provider
 
 
-def _p(name: str, base_url: str, wire: str = "openai", route: str = "/custom/v1/log") -> Provider:
-    return Provider(name, wire, base_url, route)
-
-
-OPENAI = _p("OPENAI", "https://api.openai.com/v1", route="/oai/v1/log")
-ANTHROPIC = _p("ANTHROPIC", "https://api.anthropic.com/v1", "anthropic", "/anthropic/v1/log")
-AZURE = _p("AZURE", "https://{resource}.openai.azure.com/openai")
-BEDROCK = _p("BEDROCK", "https://bedrock-runtime.us-east-1.amazonaws.com")
-GOOGLE = _p("GOOGLE", "https://generativelanguage.googleapis.com/v1beta/openai", route="/googleapis/v1/log")
-GROQ = _p("GROQ", "https://api.groq.com/openai/v1")
-MISTRAL = _p("MISTRAL", "https://api.mistral.ai/v1")
-COHERE = _p("COHERE", "https://api.cohere.com/compatibility/v1")
-OPENROUTER = _p("OPENROUTER", "https://openrouter.ai/api/v1")
-OLLAMA = _p("CUSTOM", "http://localhost:11434/v1")
-CUSTOM = _p("CUSTOM", "")
+OPENAI = Provider("OPENAI", "openai", "https://api.openai.com/v1")
+ANTHROPIC = Provider("ANTHROPIC", "anthropic", "https://api.anthropic.com/v1")
+GOOGLE = Provider("GOOGLE", "gemini", "https://generativelanguage.googleapis.com/v1beta")
+# Bedrock is "AWS": Helicone's AWS cost rows hold Claude, Llama and Nova; its BEDROCK rows lack Nova.
+# Both names reach the same Bedrock usage reader, which reads Anthropic's usage names only.
+AWS = Provider("AWS", "anthropic", "https://bedrock-runtime.{region}.amazonaws.com")
+AZURE = Provider("AZURE", "openai", "https://{resource}.openai.azure.com/openai")
+GROQ = Provider("GROQ", "openai", "https://api.groq.com/openai/v1")
+MISTRAL = Provider("MISTRAL", "openai", "https://api.mistral.ai/v1")
+COHERE = Provider("COHERE", "openai", "https://api.cohere.com/compatibility/v1")
+TOGETHER = Provider("TOGETHER", "openai", "https://api.together.xyz/v1")
+OPENROUTER = Provider("OPENROUTER", "openai", "https://openrouter.ai/api/v1")
+DEEPSEEK = Provider("DEEPSEEK", "openai", "https://api.deepseek.com/v1")
+XAI = Provider("X", "openai", "https://api.x.ai/v1")
+FIREWORKS = Provider("FIREWORKS", "openai", "https://api.fireworks.ai/inference/v1")
+PERPLEXITY = Provider("PERPLEXITY", "openai", "https://api.perplexity.ai")
+DEEPINFRA = Provider("DEEPINFRA", "openai", "https://api.deepinfra.com/v1/openai")
+CEREBRAS = Provider("CEREBRAS", "openai", "https://api.cerebras.ai/v1")
+OLLAMA = Provider("CUSTOM", "openai", "http://localhost:11434/v1")
+CUSTOM = Provider("CUSTOM", "openai", "")
 
 _BY_NAME = {
     "openai": OPENAI,
@@ -41,10 +50,11 @@ _BY_NAME = {
     "az.ai.openai": AZURE,
     "azure_openai": AZURE,
     "azure.ai.inference": AZURE,
-    "aws.bedrock": BEDROCK,
-    "bedrock": BEDROCK,
-    "aws_bedrock": BEDROCK,
-    "amazon-bedrock": BEDROCK,
+    "aws.bedrock": AWS,
+    "bedrock": AWS,
+    "aws_bedrock": AWS,
+    "amazon-bedrock": AWS,
+    "aws": AWS,
     "gcp.gemini": GOOGLE,
     "gcp.vertex_ai": GOOGLE,
     "gcp.gen_ai": GOOGLE,
@@ -59,49 +69,84 @@ _BY_NAME = {
     "mistralai": MISTRAL,
     "mistral": MISTRAL,
     "cohere": COHERE,
+    "together": TOGETHER,
+    "together_ai": TOGETHER,
+    "togetherai": TOGETHER,
     "openrouter": OPENROUTER,
+    "deepseek": DEEPSEEK,
+    "xai": XAI,
+    "x_ai": XAI,
+    "fireworks_ai": FIREWORKS,
+    "fireworks": FIREWORKS,
+    "perplexity": PERPLEXITY,
+    "deepinfra": DEEPINFRA,
+    "cerebras": CEREBRAS,
     "ollama": OLLAMA,
 }
+# Host suffixes, first match wins (Helicone's own URL patterns in packages/cost/providers/mappings.ts).
 _BY_HOST = {
     "openrouter.ai": OPENROUTER,
     "openai.azure.com": AZURE,
+    "azure-api.net": AZURE,
+    "cognitiveservices.azure.com": AZURE,
+    "services.ai.azure.com": AZURE,
     "api.groq.com": GROQ,
     "api.mistral.ai": MISTRAL,
     "api.cohere.com": COHERE,
     "api.cohere.ai": COHERE,
+    "api.together.xyz": TOGETHER,
+    "api.together.ai": TOGETHER,
+    "api.deepseek.com": DEEPSEEK,
+    "api.x.ai": XAI,
+    "api.fireworks.ai": FIREWORKS,
+    "api.perplexity.ai": PERPLEXITY,
+    "api.deepinfra.com": DEEPINFRA,
+    "api.cerebras.ai": CEREBRAS,
     "generativelanguage.googleapis.com": GOOGLE,
     "aiplatform.googleapis.com": GOOGLE,
     "api.anthropic.com": ANTHROPIC,
-    "amazonaws.com": BEDROCK,
+    "api.openai.com": OPENAI,
+    "amazonaws.com": AWS,
 }
 
 
-def resolve(provider: str | None, url: str | None, model: str | None) -> Provider:
+def resolve(provider: str | None, url: str | None) -> Provider:
     found = _BY_NAME.get((provider or "").strip().lower().replace(" ", ""), CUSTOM)
     host = (urlsplit(url).hostname or "") if url else ""
     for suffix, by_host in _BY_HOST.items():
         if host == suffix or host.endswith("." + suffix):
-            found = by_host
-            break
-    if found is BEDROCK and model and ("anthropic" in model or "claude" in model):
-        return Provider(BEDROCK.name, "anthropic", BEDROCK.base_url, BEDROCK.log_route)
+            return by_host
     return found
 
 
-def endpoint_path(provider: Provider, operation: str) -> str:
+def bedrock_model_path(model: str) -> str:
+    """A Bedrock model id as it stands in the runtime URL path (`amazon.nova-lite-v1%3A0`)."""
+    return quote(model, safe="")
+
+
+def bedrock_model_key(model: str) -> str:
+    """The model name Helicone prices a Bedrock call by: its cost registry keys Claude on the id as
+    given (`anthropic.claude-sonnet-4-20250514-v1:0`), its other rows on the id as it stands in the
+    URL path (`amazon.nova-lite-v1%3A0`, `meta.llama3-8b-instruct-v1%3A0`)."""
+    return model if "claude" in model else bedrock_model_path(model)
+
+
+def endpoint_url(provider: Provider, base: str, operation: str, model: str | None, stream: bool) -> str:
+    """The URL the call went to, rebuilt in the provider's own form: Helicone reads the model from
+    `/models/X` and `/model/X` paths, and a user reads the URL to see what was called."""
+    base = base.rstrip("/")
+    if not base:
+        provider = CUSTOM
+    if provider is GOOGLE:
+        action = {"embeddings": "batchEmbedContents"}.get(operation, "generateContent")
+        if stream and operation != "embeddings":
+            return f"{base}/models/{model or 'unknown'}:streamGenerateContent?alt=sse"
+        return f"{base}/models/{model or 'unknown'}:{action}"
+    if provider is AWS:
+        action = "invoke-with-response-stream" if stream else "invoke"
+        return f"{base}/model/{bedrock_model_path(model or 'unknown')}/{action}"
     if provider.wire == "anthropic":
-        return "/messages"
-    return {"embeddings": "/embeddings", "text_completion": "/completions", "responses": "/responses"}.get(
+        return base + "/messages"
+    return base + {"embeddings": "/embeddings", "text_completion": "/completions", "responses": "/responses"}.get(
         operation, "/chat/completions"
     )
-
-
-HELICONE_WORKER_URL = "https://api.worker.helicone.ai"  # where the async log routes are served (US)
-
-
-def log_route(helicone_provider: str) -> str:
-    """Helicone's async log route for a record's `provider` (`/oai/v1/log`, ...; else `/custom/v1/log`)."""
-    for known in (OPENAI, ANTHROPIC, GOOGLE):
-        if known.name == helicone_provider:
-            return known.log_route
-    return CUSTOM.log_route

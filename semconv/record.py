@@ -7,10 +7,10 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from . import body_anthropic, body_openai
+from . import body_anthropic, body_gemini, body_openai, stream
 from .model import LlmCall
 from .options import MapOptions, omit_content
-from .providers import endpoint_path, resolve
+from .providers import AWS, TOGETHER, Provider, bedrock_model_key, endpoint_url, resolve
 from .span import SpanView
 
 SCHEMA = "async-log/v1"
@@ -60,32 +60,57 @@ def timestamp(ns: int) -> dict[str, int]:
     return {"seconds": ms_total // 1000, "milliseconds": ms_total % 1000}
 
 
-def _url(call: LlmCall, base_url: str, path: str) -> str:
-    if call.url:
-        return call.url
-    base = call.api_base or base_url
-    return base.rstrip("/") + path if base else path
+def _body_writer(provider: Provider, call: LlmCall) -> Any:
+    if provider.wire == "gemini":
+        return body_gemini
+    if provider.wire == "anthropic" and call.operation == "chat":
+        return body_anthropic
+    return body_openai
+
+
+def _stream_text(provider: Provider, operation: str, body: dict[str, Any]) -> str:
+    if provider.wire == "gemini":
+        return stream.gemini(body)
+    if provider.wire == "anthropic" and operation == "chat":
+        return stream.anthropic(body)
+    if operation == "responses":
+        return stream.openai_responses(body)
+    if operation == "text_completion":
+        return stream.openai_completion(body)
+    return stream.openai_chat(body, null_usage=provider is TOGETHER)
 
 
 def build(span: SpanView, call: LlmCall, options: MapOptions) -> Record:
+    """The record of one call, in the route and shape Helicone prices it by (docs/record-format.md)."""
     model = call.request_model or call.response_model
-    provider = resolve(call.provider, call.url or call.api_base, model)
-    wire = body_anthropic if provider.wire == "anthropic" and call.operation == "chat" else body_openai
+    provider = resolve(call.provider, call.url or call.api_base)
+    writer = _body_writer(provider, call)
     rid = record_id(span.trace_id, span.span_id)
+    streamed = bool(call.stream) and call.error is None and call.operation != "embeddings"
 
-    request_json = wire.request(call)
+    request_json = writer.request(call)
     if call.error is not None:
         status = call.error.status
-        response_json = wire.error_body(call)
+        response_json = writer.error_body(call)
     else:
         status = call.http_status if call.http_status is not None and call.http_status < 400 else 200
-        response_json = wire.response(call)
+        response_json = writer.response(call)
+    if provider is AWS:
+        # Bedrock picks streaming by URL, not body; its Helicone reader parses JSON, not event-stream
+        request_json.pop("stream", None)
+        streamed = False
+        if call.operation != "chat" and "usage" in response_json:  # Helicone reads Anthropic's names only
+            prompt = response_json["usage"].get("prompt_tokens")
+            response_json["usage"] = {"input_tokens": prompt, "output_tokens": 0}
 
     meta = dict(call.meta)
     for key in options.resource_properties:
         value = span.resource.get(key)
         if isinstance(value, (str, int, float)) and not isinstance(value, bool):
             meta[f"Helicone-Property-{key}"] = str(value)
+    if model and "Helicone-Model-Override" not in meta and (provider is AWS or call.error is not None):
+        # the response names no model (errors; Bedrock): Helicone would store the call with model ""
+        meta["Helicone-Model-Override"] = bedrock_model_key(model) if provider is AWS else model
     if options.omit_request:
         request_json = omit_content(request_json, request=True)
         meta["Helicone-Omit-Request"] = "true"
@@ -98,15 +123,25 @@ def build(span: SpanView, call: LlmCall, options: MapOptions) -> Record:
     if call.ttft_ms is not None:
         timing["timeToFirstToken"] = call.ttft_ms
 
+    response_json = options.redact(response_json)
+    provider_response: dict[str, Any] = {"json": response_json, "status": status, "headers": {}}
+    if streamed:
+        request_json["stream"] = True
+        provider_response = {"json": {}, "textBody": _stream_text(provider, call.operation, response_json)} | {
+            "status": status,
+            "headers": {},
+        }
+    base = call.api_base or provider.base_url
+    url = call.url or endpoint_url(provider, base, call.operation, model, bool(call.stream))
     value = {
         "id": rid,
         "provider": provider.name,
         "providerRequest": {
-            "url": _url(call, provider.base_url, endpoint_path(provider, call.operation)),
+            "url": url,
             "json": options.redact(request_json),
             "meta": options.redact(meta) | {"Helicone-Request-Id": rid},
         },
-        "providerResponse": {"json": options.redact(response_json), "status": status, "headers": {}},
+        "providerResponse": provider_response,
         "timing": timing,
     }
     service = span.resource.get("service.name")

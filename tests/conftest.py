@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from helicone_otel.semconv import MapResult
+from helicone_rules import response_of
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools" / "kafka"))
@@ -87,7 +88,7 @@ class Capture:
         served = self.scenario(scenario)
         response_id = served["response"].get("id") if isinstance(served["response"], dict) else None
         if response_id:
-            found = [r.value for r in mapped.records if r.value["providerResponse"]["json"].get("id") == response_id]
+            found = [r.value for r in mapped.records if response_of(r.value).get("id") == response_id]
         else:
             model = served["request"]["model"]
             found = [r.value for r in mapped.records if r.value["providerRequest"]["json"].get("model") == model]

@@ -14,7 +14,11 @@ from typing import Any
 
 from quiet_http import QuietHandler, QuietServer
 
-ROUTES = {"/oai/v1/log", "/anthropic/v1/log", "/custom/v1/log", "/googleapis/v1/log"}
+ROUTES = {"/oai/v1/log", "/anthropic/v1/log", "/custom/v1/log", "/googleapis/v1/log", "/v1/trace/custom/log"}
+# jawn's custom trace route takes the provider from the body; only these upper-case names are priced
+# (packages/cost/providers/mappings.ts, the names this project sends there).
+PRICED_CUSTOM_TRACE_PROVIDERS = {"AZURE", "AWS", "BEDROCK", "GROQ", "MISTRAL", "COHERE", "TOGETHER", "OPENROUTER",
+                                 "DEEPSEEK", "X", "FIREWORKS", "PERPLEXITY", "DEEPINFRA", "CEREBRAS"}  # fmt: skip
 
 
 def schema_errors(body: Any) -> list[str]:
@@ -80,6 +84,8 @@ class FakeHelicone:
                 except ValueError:
                     return self._reply(400, {"error": "not JSON"})
                 errors = schema_errors(body) + (["scripted 400"] if action == "400" else [])
+                if self.path == "/v1/trace/custom/log" and body.get("provider") not in PRICED_CUSTOM_TRACE_PROVIDERS:
+                    errors.append(f"provider {body.get('provider')!r} is not priced on the custom trace route")
                 if errors:
                     return self._reply(400, {"error": errors})
                 with fake.lock:

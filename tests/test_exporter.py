@@ -53,7 +53,7 @@ def emit(exporter: HeliconeSpanExporter, n: int, attrs: dict[str, Any] | None = 
 
 
 def test_direct_mode_posts_valid_records_on_the_provider_route(helicone: FakeHelicone) -> None:
-    exporter = HeliconeSpanExporter(api_key=KEY, base_url=helicone.url, schedule_delay=0.05)
+    exporter = HeliconeSpanExporter(api_key=KEY, base_url=helicone.url, api_base_url=helicone.url, schedule_delay=0.05)
     emit(exporter, 3)
     emit(exporter, 2, {"traceloop.span.kind": "workflow", "traceloop.workflow.name": "w"})
     assert exporter.force_flush(10_000)
@@ -68,7 +68,7 @@ def test_direct_mode_posts_valid_records_on_the_provider_route(helicone: FakeHel
 
 def test_retries_429_and_500_but_not_400(helicone: FakeHelicone) -> None:
     helicone.script = ["429", "500", "400"]
-    exporter = HeliconeSpanExporter(api_key=KEY, base_url=helicone.url, schedule_delay=0.05)
+    exporter = HeliconeSpanExporter(api_key=KEY, base_url=helicone.url, api_base_url=helicone.url, schedule_delay=0.05)
     emit(exporter, 2)
     assert exporter.force_flush(20_000)
     exporter.shutdown()
@@ -81,7 +81,12 @@ def test_retries_429_and_500_but_not_400(helicone: FakeHelicone) -> None:
 def test_hanging_endpoint_never_slows_the_app_and_shutdown_keeps_its_deadline(helicone: FakeHelicone) -> None:
     helicone.script = ["hang"] * 100
     exporter = HeliconeSpanExporter(
-        api_key=KEY, base_url=helicone.url, schedule_delay=0.01, max_queue_bytes=20_000, export_timeout=60
+        api_key=KEY,
+        base_url=helicone.url,
+        api_base_url=helicone.url,
+        schedule_delay=0.01,
+        max_queue_bytes=20_000,
+        export_timeout=60,
     )
     times = emit(exporter, 400)
     assert max(times) < 0.05, f"slowest span end on the app thread: {max(times) * 1000:.1f} ms"
@@ -93,7 +98,7 @@ def test_hanging_endpoint_never_slows_the_app_and_shutdown_keeps_its_deadline(he
 
 
 def test_forked_child_gets_a_working_worker(helicone: FakeHelicone) -> None:
-    exporter = HeliconeSpanExporter(api_key=KEY, base_url=helicone.url, schedule_delay=0.05)
+    exporter = HeliconeSpanExporter(api_key=KEY, base_url=helicone.url, api_base_url=helicone.url, schedule_delay=0.05)
     emit(exporter, 1)
     assert exporter.force_flush(10_000)
     pid = os.fork()
@@ -207,7 +212,9 @@ def test_unmappable_spans_still_go_in_the_simplest_valid_form_and_redaction_appl
 
     monkeypatch.setattr(mapper_module.dialect_genai, "read", flaky)
     options = MapOptions(redact_patterns=(r"hi",))
-    exporter = HeliconeSpanExporter(api_key=KEY, base_url=helicone.url, schedule_delay=0.05, options=options)
+    exporter = HeliconeSpanExporter(
+        api_key=KEY, base_url=helicone.url, api_base_url=helicone.url, schedule_delay=0.05, options=options
+    )
     emit(exporter, 1)
     emit(exporter, 1, {**CHAT, "poison": True})
     assert exporter.force_flush(10_000)
@@ -222,7 +229,9 @@ def test_unmappable_spans_still_go_in_the_simplest_valid_form_and_redaction_appl
 def test_flush_after_ships_before_the_handler_returns(helicone: FakeHelicone) -> None:
     from helicone_otel.exporter import flush_after
 
-    exporter = HeliconeSpanExporter(api_key=KEY, base_url=helicone.url, schedule_delay=60)  # no timer help
+    exporter = HeliconeSpanExporter(
+        api_key=KEY, base_url=helicone.url, api_base_url=helicone.url, schedule_delay=60
+    )  # no timer help
 
     @flush_after(exporter)
     def handler() -> str:

@@ -66,6 +66,7 @@ def start_forwarder(
     admin = f"'127.0.0.1:{metrics_port}'" if metrics_port else "''"
     config.write_text(
         f"forwarder: {{brokers: ['{brokers}'], topic: {topic}, group_id: g-{topic}, helicone_url: '{url}', "
+        f"helicone_api_url: '{url}', "
         f"max_attempts: 3, request_timeout: 2s, admin_address: {admin}{settings}}}\n"
     )
     log = open(tmp_path / "forwarder.log", "ab")  # noqa: SIM115 - the child owns it

@@ -13,6 +13,7 @@ import json
 import pytest
 from conftest import Capture
 from helicone_otel.semconv import MapResult, map_request, record_id
+from helicone_rules import response_of
 
 
 @pytest.fixture(scope="session")
@@ -37,7 +38,7 @@ def test_one_record_per_llm_call_and_none_for_workflows(capture: Capture, mapped
 def test_openai_chat(capture: Capture, mapped: MapResult) -> None:
     served = capture.scenario("openai.chat")
     record = capture.record(mapped, "openai.chat")
-    request, response = record["providerRequest"]["json"], record["providerResponse"]["json"]
+    request, response = record["providerRequest"]["json"], response_of(record)
     assert record["provider"] == "OPENAI"
     assert request["model"] == served["request"]["model"]
     assert request["messages"] == served["request"]["messages"]
@@ -89,7 +90,7 @@ def test_association_properties_and_helicone_style_keys(capture: Capture, mapped
 def test_openai_stream_with_usage_has_ttft(capture: Capture, mapped: MapResult) -> None:
     served = capture.scenario("openai.stream_usage")
     record = capture.record(mapped, "openai.stream_usage")
-    request, response = record["providerRequest"]["json"], record["providerResponse"]["json"]
+    request, response = record["providerRequest"]["json"], response_of(record)
     assert request["stream"] is True
     assert request["messages"] == served["request"]["messages"]
     assert response["choices"][0]["message"]["content"] == served["response"]["choices"][0]["message"]["content"]
@@ -108,7 +109,7 @@ def test_openai_stream_with_usage_has_ttft(capture: Capture, mapped: MapResult) 
 
 def test_openai_stream_without_usage_has_no_usage(capture: Capture, mapped: MapResult) -> None:
     record = capture.record(mapped, "openai.stream_no_usage")
-    response = record["providerResponse"]["json"]
+    response = response_of(record)
     assert record["providerRequest"]["json"]["stream"] is True
     assert "usage" not in response  # the API sent none: unknown, not zero
     assert response["choices"][0]["message"]["content"]
@@ -117,7 +118,7 @@ def test_openai_stream_without_usage_has_no_usage(capture: Capture, mapped: MapR
 def test_openai_tool_calls_and_tool_results(capture: Capture, mapped: MapResult) -> None:
     served = capture.scenario("openai.tool_call")
     record = capture.record(mapped, "openai.tool_call")
-    request, response = record["providerRequest"]["json"], record["providerResponse"]["json"]
+    request, response = record["providerRequest"]["json"], response_of(record)
     sent = served["request"]["messages"]
     assert request["messages"][0] == sent[0]
     assert request["messages"][1]["tool_calls"] == sent[1]["tool_calls"]
@@ -138,7 +139,7 @@ def test_openai_error_keeps_status_and_error(capture: Capture, mapped: MapResult
     served = capture.scenario("openai.error")
     record = capture.record(mapped, "openai.error")
     assert record["providerResponse"]["status"] == served["status"] == 429
-    error = record["providerResponse"]["json"]["error"]
+    error = response_of(record)["error"]
     assert error["message"] == served["response"]["error"]["message"]
     # The provider's own error type when the SDK's message carries the body, else the exception class.
     assert error["type"] in {"RateLimitError", served["response"]["error"]["type"]}
@@ -150,9 +151,9 @@ def test_openai_embeddings(capture: Capture, mapped: MapResult) -> None:
     record = capture.record(mapped, "openai.embeddings")
     assert record["providerRequest"]["url"].endswith("/embeddings")
     assert record["providerRequest"]["json"]["input"] == served["request"]["input"]
-    usage = record["providerResponse"]["json"]["usage"]
+    usage = response_of(record)["usage"]
     assert usage["prompt_tokens"] == served["response"]["usage"]["prompt_tokens"]
-    assert "data" not in record["providerResponse"]["json"]  # vectors are not in spans: not invented
+    assert "data" not in response_of(record)  # vectors are not in spans: not invented
 
 
 def test_openai_responses_api(capture: Capture, mapped: MapResult) -> None:
@@ -160,7 +161,7 @@ def test_openai_responses_api(capture: Capture, mapped: MapResult) -> None:
         pytest.skip("traceloop-sdk 0.40 does not instrument the Responses API")
     served = capture.scenario("openai.responses")
     record = capture.record(mapped, "openai.responses")
-    request, response = record["providerRequest"]["json"], record["providerResponse"]["json"]
+    request, response = record["providerRequest"]["json"], response_of(record)
     assert record["providerRequest"]["url"].endswith("/v1/responses")
     assert request["instructions"] == served["request"]["instructions"]
     assert request["input"] == [{"role": "user", "content": served["request"]["input"]}]
@@ -181,7 +182,7 @@ def test_openai_responses_api(capture: Capture, mapped: MapResult) -> None:
 def test_anthropic_chat_is_anthropic_shaped(capture: Capture, mapped: MapResult) -> None:
     served = capture.scenario("anthropic.chat")
     record = capture.record(mapped, "anthropic.chat")
-    request, response = record["providerRequest"]["json"], record["providerResponse"]["json"]
+    request, response = record["providerRequest"]["json"], response_of(record)
     assert record["provider"] == "ANTHROPIC"
     assert request["model"] == served["request"]["model"]
     if capture.kind == "traceloop-legacy":
@@ -212,11 +213,11 @@ def test_anthropic_stream_uses_the_apis_final_usage(capture: Capture, mapped: Ma
             if r.value["providerRequest"]["meta"].get("Helicone-Property-workflow") == "anthropic.stream"
         ]
         assert record["providerRequest"]["json"]["messages"] == served["request"]["messages"]
-        assert "usage" not in record["providerResponse"]["json"]
-        assert record["providerResponse"]["json"]["content"] == []
+        assert "usage" not in response_of(record)
+        assert response_of(record)["content"] == []
         return
     record = capture.record(mapped, "anthropic.stream")
-    request, response = record["providerRequest"]["json"], record["providerResponse"]["json"]
+    request, response = record["providerRequest"]["json"], response_of(record)
     assert request["stream"] is True
     assert response["content"] == served["response"]["content"]
     assert response["usage"]["output_tokens"] == served["response"]["usage"]["output_tokens"]
@@ -227,7 +228,7 @@ def test_anthropic_stream_uses_the_apis_final_usage(capture: Capture, mapped: Ma
 def test_anthropic_tool_use(capture: Capture, mapped: MapResult) -> None:
     served = capture.scenario("anthropic.tool_call")
     record = capture.record(mapped, "anthropic.tool_call")
-    request, response = record["providerRequest"]["json"], record["providerResponse"]["json"]
+    request, response = record["providerRequest"]["json"], response_of(record)
     assert request["tools"] == served["request"]["tools"]
     assert response["content"] == served["response"]["content"]
     assert response["stop_reason"] == "tool_use"
@@ -239,7 +240,7 @@ def test_anthropic_error(capture: Capture, mapped: MapResult) -> None:
     served = capture.scenario("anthropic.error")
     record = capture.record(mapped, "anthropic.error")
     assert record["providerResponse"]["status"] == served["status"] == 429
-    assert record["providerResponse"]["json"]["error"] == served["response"]["error"]
+    assert response_of(record)["error"] == served["response"]["error"]
 
 
 def test_record_ids_are_deterministic(capture: Capture, mapped: MapResult) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from conftest import ROOT, Capture, run_capture
 from helicone_otel.semconv import MapResult, map_request
+from helicone_rules import response_of
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +43,7 @@ def test_one_record_per_call_and_none_for_the_aggregate_parents(vercel: Capture,
 def test_openai_chat_and_stream(vercel: Capture, mapped: MapResult, scenario: str) -> None:
     served = vercel.scenario(scenario)
     record = vercel.record(mapped, scenario)
-    request, response = record["providerRequest"]["json"], record["providerResponse"]["json"]
+    request, response = record["providerRequest"]["json"], response_of(record)
     assert record["provider"] == "OPENAI" and record["providerResponse"]["status"] == 200
     assert request["messages"] == served["request"]["messages"]
     for key in ("temperature", "max_tokens"):
@@ -75,7 +76,7 @@ def test_openai_chat_and_stream(vercel: Capture, mapped: MapResult, scenario: st
 def test_openai_tool_call(vercel: Capture, mapped: MapResult) -> None:
     served = vercel.scenario("openai.tool_call")
     record = vercel.record(mapped, "openai.tool_call")
-    request, response = record["providerRequest"]["json"], record["providerResponse"]["json"]
+    request, response = record["providerRequest"]["json"], response_of(record)
     assert request["tools"] == served["request"]["tools"]
     assert request["messages"] == served["request"]["messages"]
     got, sent = response["choices"][0], served["response"]["choices"][0]
@@ -92,7 +93,7 @@ def test_openai_error_keeps_the_message_but_the_sdk_records_no_status(vercel: Ca
     # AI SDK 6 puts AI_APICallError's type and message on the span, never the HTTP status: the record
     # says "failed" (500) rather than inventing the 429 it cannot know.
     assert record["providerResponse"]["status"] == 500
-    assert served["response"]["error"]["message"] in str(record["providerResponse"]["json"])
+    assert served["response"]["error"]["message"] in str(response_of(record))
     assert record["providerRequest"]["json"]["messages"] == served["request"]["messages"]
 
 
@@ -101,14 +102,14 @@ def test_openai_embeddings(vercel: Capture, mapped: MapResult) -> None:
     record = vercel.record(mapped, "openai.embeddings")
     assert record["providerRequest"]["url"].endswith("/v1/embeddings")
     assert record["providerRequest"]["json"]["input"] == served["request"]["input"]
-    assert record["providerResponse"]["json"]["usage"]["prompt_tokens"] == served["response"]["usage"]["prompt_tokens"]
+    assert response_of(record)["usage"]["prompt_tokens"] == served["response"]["usage"]["prompt_tokens"]
 
 
 @pytest.mark.parametrize("scenario", ["anthropic.chat", "anthropic.stream"])
 def test_anthropic_messages(vercel: Capture, mapped: MapResult, scenario: str) -> None:
     served = vercel.scenario(scenario)
     record = vercel.record(mapped, scenario)
-    request, response = record["providerRequest"]["json"], record["providerResponse"]["json"]
+    request, response = record["providerRequest"]["json"], response_of(record)
     assert record["provider"] == "ANTHROPIC" and record["providerRequest"]["url"].endswith("/v1/messages")
     sent = served["request"]
     assert request["max_tokens"] == sent["max_tokens"]

@@ -1,0 +1,44 @@
+"""Where a record is posted in Helicone, decided once from its `provider` (the record contract's rule;
+the forwarder and the exporter's direct mode both call `log_route`).
+
+Helicone's worker routes take the provider from the route and ignore the body's `provider`: only
+OPENAI, ANTHROPIC and GOOGLE are priced there (`worker/src/routers/api/apiRouter.ts`), and `CUSTOM`
+never is. Every other provider goes to jawn's custom trace route on the API host, which takes the
+provider from the body (`valhalla/jawn/src/managers/customTraceManager.ts`) and prices it by the
+upper-case name."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+HELICONE_WORKER_URL = "https://api.worker.helicone.ai"  # the async log routes (US; EU: eu.api.worker...)
+HELICONE_API_URL = "https://api.helicone.ai"  # jawn: custom trace route, scores (EU: eu.api.helicone.ai)
+
+_WORKER_ROUTES = {
+    "OPENAI": "/oai/v1/log",
+    "ANTHROPIC": "/anthropic/v1/log",
+    "GOOGLE": "/googleapis/v1/log",
+    "CUSTOM": "/custom/v1/log",
+}
+CUSTOM_TRACE_PATH = "/v1/trace/custom/log"
+
+
+@dataclass(frozen=True)
+class Route:
+    host: Literal["worker", "api"]
+    path: str
+
+    def url(self, worker_url: str, api_url: str) -> str:
+        return (worker_url if self.host == "worker" else api_url).rstrip("/") + self.path
+
+
+def log_route(provider: str) -> Route:
+    """The route a record with this `provider` is posted to."""
+    path = _WORKER_ROUTES.get(provider)
+    return Route("worker", path) if path else Route("api", CUSTOM_TRACE_PATH)
+
+
+def score_path(request_id: str) -> str:
+    """Helicone's score API for one logged request (jawn `requestController.ts`), on the API host."""
+    return f"/v1/request/{request_id}/score"
