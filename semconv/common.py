@@ -12,9 +12,12 @@ from .model import CallError
 from .span import SpanView, parse_json
 
 STATUS_ERROR = 2
-# "Error code: 429 - ..." (OpenAI, Anthropic SDKs), "status_code: 429", "HTTP 429", and google-genai's
-# "429 RESOURCE_EXHAUSTED. {...}" (an HTTP code, then the gRPC status name)
-_ERROR_CODE = re.compile(r"(?:Error code|status(?:_code)?|HTTP)[:= ]+(\d{3})\b|^(\d{3}) [A-Z_]{4,}\b", re.IGNORECASE)
+# "Error code: 429 - ..." (OpenAI, Anthropic SDKs), "status_code: 429", "HTTP 429", google-genai's
+# "429 RESOURCE_EXHAUSTED. {...}" and botocore's "An error occurred (429) when calling ..."
+_ERROR_CODE = re.compile(
+    r"(?:Error code|status(?:_code)?|HTTP)[:= ]+(\d{3})\b|^(\d{3}) [A-Z_]{4,}\b|error occurred \((\d{3})\)",
+    re.IGNORECASE,
+)
 _SDK_PREFIX = re.compile(r"^Error code: \d{3} - ")  # how the OpenAI and Anthropic SDKs word HTTP errors
 CHUNK_EVENTS = ("gen_ai.content.completion.chunk", "llm.content.completion.chunk")
 
@@ -42,7 +45,7 @@ def read_error(span: SpanView, status: int | None) -> CallError | None:
         message = None
     if status is None or status < 400:
         found = _ERROR_CODE.search(message or "") or _ERROR_CODE.search(span.status_message or "")
-        code = int(found.group(1) or found.group(2)) if found else 0
+        code = int(next(g for g in found.groups() if g)) if found else 0
         status = code if 400 <= code <= 599 else 500
     err_type = span.get_str("error.type") or _short_type(exc.get("exception.type"))
     detail = _provider_error(message)

@@ -123,7 +123,21 @@ def _tools(span: SpanView) -> list[dict[str, Any]]:
     return [t for t in (normalize_tool(d) for d in raw) if t is not None]
 
 
+# Emitters whose input token count leaves cache reads and writes out (the provider's own convention),
+# where OTel GenAI counts them in: OpenLLMetry's Bedrock instrumentation copies Anthropic's
+# `input_tokens` (InvokeModel) and Converse's `inputTokens`, both without cache. Every other emitter
+# read here counts them in (OpenLLMetry's Anthropic instrumentation adds them up itself).
+_INPUT_WITHOUT_CACHE_SCOPES = ("opentelemetry.instrumentation.bedrock",)
+
+
 def read_usage(span: SpanView) -> Usage:
+    usage = _usage(span)
+    if span.scope.startswith(_INPUT_WITHOUT_CACHE_SCOPES) and usage.input_tokens is not None:
+        usage.input_tokens += (usage.cache_read_tokens or 0) + (usage.cache_write_tokens or 0)
+    return usage
+
+
+def _usage(span: SpanView) -> Usage:
     return Usage(
         input_tokens=span.get_int("gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens"),
         output_tokens=span.get_int("gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens"),
@@ -201,4 +215,5 @@ def read(span: SpanView) -> LlmCall:
     call.native_stop_reason = span.get_str("anthropic.message.stop_reason")
     call.url = span.get_str("url.full")
     call.api_base = span.get_str("gen_ai.openai.api_base", "llm.openai.api_base")
+    call.api_version = span.get_str("gen_ai.openai.api_version", "llm.openai.api_version")
     return call

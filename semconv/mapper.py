@@ -133,16 +133,40 @@ def _rank(item: tuple[SpanView, LlmCall]) -> tuple[int, int]:
     return item[1].richness(), not _is_native(item[0])
 
 
+def _http_requests(spans: list[SpanView]) -> dict[str, SpanView]:
+    """The last HTTP client span under each parent: an SDK's own request (botocore's through urllib3)
+    names the real URL and status, which the LLM span above it may leave out (Bedrock's model id)."""
+    found: dict[str, SpanView] = {}
+    for span in spans:
+        if span.parent_span_id and span.get_str("url.full", "http.url"):
+            current = found.get(span.parent_span_id)
+            if current is None or span.end_ns >= current.end_ns:
+                found[span.parent_span_id] = span
+    return found
+
+
+def _complete_from_http(call: LlmCall, span: SpanView, http: SpanView) -> None:
+    if call.url is None:
+        call.url = http.get_str("url.full", "http.url")
+    if call.http_status is None and (status := common.http_status(http)) is not None:
+        call.http_status = status
+        call.error = common.read_error(span, status)
+
+
 def map_spans(spans: Iterable[SpanView], options: MapOptions | None = None) -> MapResult:
     options = options or MapOptions()
     result = MapResult()
     calls: list[tuple[SpanView, LlmCall]] = []
+    spans = list(spans)
+    http = _http_requests(spans)
     for span in spans:
         result.spans += 1
         try:
             if options.redact_attributes:
                 span = dataclasses.replace(span, attrs=options.drop_attributes(span.attrs))
             call = read_call(span)
+            if call is not None and span.span_id in http:
+                _complete_from_http(call, span, http[span.span_id])
         except Exception as exc:  # one bad span never loses the batch
             result.failures.append(MapFailure(span.trace_id, span.span_id, span.name, f"{type(exc).__name__}: {exc}"))
             continue

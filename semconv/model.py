@@ -62,6 +62,7 @@ class LlmCall:
     error: CallError | None = None
     url: str | None = None
     api_base: str | None = None
+    api_version: str | None = None  # Azure OpenAI's api-version
     meta: dict[str, str] = field(default_factory=dict)  # Helicone-* headers from the span's context
 
     def richness(self) -> int:

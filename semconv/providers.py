@@ -7,9 +7,12 @@ is not there is never priced, so an unknown provider is `CUSTOM`, never a guess.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Literal
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
+
+from .model import LlmCall
 
 Wire = Literal["openai", "anthropic", "gemini"]
 
@@ -110,8 +113,12 @@ _BY_HOST = {
 }
 
 
-def resolve(provider: str | None, url: str | None) -> Provider:
+def resolve(provider: str | None, url: str | None, api_version: str | None = None) -> Provider:
+    """`api_version` is set only by Azure OpenAI clients (the OpenAI SDK's `AzureOpenAI`), which most
+    instrumentations report as plain "openai"."""
     found = _BY_NAME.get((provider or "").strip().lower().replace(" ", ""), CUSTOM)
+    if found is OPENAI and api_version:
+        found = AZURE
     host = (urlsplit(url).hostname or "") if url else ""
     for suffix, by_host in _BY_HOST.items():
         if host == suffix or host.endswith("." + suffix):
@@ -131,12 +138,25 @@ def bedrock_model_key(model: str) -> str:
     return model if "claude" in model else bedrock_model_path(model)
 
 
-def endpoint_url(provider: Provider, base: str, operation: str, model: str | None, stream: bool) -> str:
-    """The URL the call went to, rebuilt in the provider's own form: Helicone reads the model from
-    `/models/X` and `/model/X` paths, and a user reads the URL to see what was called."""
+def bedrock_model_in(url: str | None) -> str | None:
+    """The model id in a Bedrock runtime URL (`/model/us.amazon.nova-lite-v1%3A0/converse`): whole, where
+    instrumentations report it without its region and vendor prefixes (`nova-lite-v1:0`)."""
+    found = re.search(r"/model/([^/?]+)/(?:invoke|converse)", url or "")
+    return unquote(found.group(1)) if found else None
+
+
+def endpoint_url(provider: Provider, base: str, call: LlmCall) -> str:
+    """The URL the call went to, rebuilt in the provider's own form when the span does not name it:
+    Helicone reads the model from `/models/X` and `/model/X` paths, and a user reads the URL to see
+    what was called (Azure's deployment and api-version, Bedrock's model and API)."""
+    operation, stream, model = call.operation, bool(call.stream), call.request_model or call.response_model
     base = base.rstrip("/")
     if not base:
         provider = CUSTOM
+    if provider is AZURE and "/deployments/" not in base and call.request_model:
+        path = {"embeddings": "/embeddings", "text_completion": "/completions"}.get(operation, "/chat/completions")
+        version = f"?api-version={call.api_version}" if call.api_version else ""
+        return f"{base}/deployments/{call.request_model}{path}{version}"
     if provider is GOOGLE:
         action = {"embeddings": "batchEmbedContents"}.get(operation, "generateContent")
         if stream and operation != "embeddings":

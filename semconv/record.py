@@ -10,7 +10,7 @@ from typing import Any
 from . import body_anthropic, body_gemini, body_openai, stream
 from .model import LlmCall
 from .options import MapOptions, omit_content
-from .providers import AWS, TOGETHER, Provider, bedrock_model_key, endpoint_url, resolve
+from .providers import AWS, TOGETHER, Provider, bedrock_model_in, bedrock_model_key, endpoint_url, resolve
 from .span import SpanView
 
 SCHEMA = "async-log/v1"
@@ -82,8 +82,10 @@ def _stream_text(provider: Provider, operation: str, body: dict[str, Any]) -> st
 
 def build(span: SpanView, call: LlmCall, options: MapOptions) -> Record:
     """The record of one call, in the route and shape Helicone prices it by (docs/record-format.md)."""
+    provider = resolve(call.provider, call.url or call.api_base, call.api_version)
+    if provider is AWS:  # instrumentations cut the region and vendor off Bedrock's model id; the URL has it
+        call.request_model = bedrock_model_in(call.url) or call.request_model
     model = call.request_model or call.response_model
-    provider = resolve(call.provider, call.url or call.api_base)
     writer = _body_writer(provider, call)
     rid = record_id(span.trace_id, span.span_id)
     streamed = bool(call.stream) and call.error is None and call.operation != "embeddings"
@@ -132,7 +134,7 @@ def build(span: SpanView, call: LlmCall, options: MapOptions) -> Record:
             "headers": {},
         }
     base = call.api_base or provider.base_url
-    url = call.url or endpoint_url(provider, base, call.operation, model, bool(call.stream))
+    url = call.url or endpoint_url(provider, base, call)
     value = {
         "id": rid,
         "provider": provider.name,

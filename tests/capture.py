@@ -155,6 +155,64 @@ def anthropic_scenarios(base_url: str) -> dict[str, Callable[[], Any]]:
     }
 
 
+def provider_scenarios(fake: FakeProvider) -> dict[str, Callable[[], Any]]:
+    """Provider SDKs other than OpenAI's and Anthropic's, as OpenLLMetry instruments them."""
+    import boto3
+    import openai
+    from google import genai
+    from google.genai import types
+
+    os.environ.update(AWS_ACCESS_KEY_ID="AKIAFAKE", AWS_SECRET_ACCESS_KEY="fake", AWS_DEFAULT_REGION="us-east-1")
+    bedrock = boto3.client("bedrock-runtime", endpoint_url=fake.base_url, region_name="us-east-1")
+    gemini = genai.Client(
+        api_key="fake-google-key", http_options=types.HttpOptions(base_url=fake.base_url, api_version="v1beta")
+    )
+    azure = openai.AzureOpenAI(
+        azure_endpoint=fake.base_url, api_version="2024-10-21", api_key="fake-azure-key", max_retries=0
+    )
+    question = "What is the capital of France?"
+    gemini_config = types.GenerateContentConfig(system_instruction="You are terse.", temperature=0.2,
+                                                max_output_tokens=50)  # fmt: skip
+
+    def claude_invoke(model: str) -> Any:
+        body = {"anthropic_version": "bedrock-2023-05-31", "max_tokens": 100, "system": "You are terse.",
+                "messages": [{"role": "user", "content": question}]}  # fmt: skip
+        return json.loads(bedrock.invoke_model(modelId=model, body=json.dumps(body))["body"].read())
+
+    def bedrock_error() -> None:
+        with contextlib.suppress(Exception):
+            claude_invoke("anthropic.claude-error-429")
+
+    def gemini_stream() -> None:
+        for _ in gemini.models.generate_content_stream(
+            model="gemini-2.5-flash", contents=question, config=gemini_config
+        ):
+            pass
+
+    def gemini_error() -> None:
+        with contextlib.suppress(Exception):
+            gemini.models.generate_content(model="gemini-error-429", contents=question)
+
+    return {
+        "bedrock.claude": lambda: claude_invoke("anthropic.claude-3-5-haiku-20241022-v1:0"),
+        "bedrock.converse": lambda: bedrock.converse(
+            modelId="us.amazon.nova-lite-v1:0",
+            system=[{"text": "You are terse."}],
+            messages=[{"role": "user", "content": [{"text": question}]}],
+            inferenceConfig={"maxTokens": 100, "temperature": 0.2},
+        ),
+        "bedrock.error": bedrock_error,
+        "gemini.chat": lambda: gemini.models.generate_content(
+            model="gemini-2.5-flash", contents=question, config=gemini_config
+        ),
+        "gemini.stream": gemini_stream,
+        "gemini.error": gemini_error,
+        "azure.chat": lambda: azure.chat.completions.create(
+            model="my-gpt4o-deployment", messages=MESSAGES, temperature=0.2, max_tokens=50
+        ),
+    }
+
+
 def setup(kind: str, collect: Collect) -> Callable[[str, Callable[[], Any]], None]:
     """Install one instrumentation; return how to run a scenario under it."""
     from opentelemetry import trace
@@ -162,7 +220,7 @@ def setup(kind: str, collect: Collect) -> Callable[[str, Callable[[], Any]], Non
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
-    if kind == "traceloop":
+    if kind in ("traceloop", "providers"):
         from traceloop.sdk import Traceloop
         from traceloop.sdk.decorators import workflow
 
@@ -264,7 +322,10 @@ def main() -> None:
     run = setup(kind, collect)
     out.mkdir(parents=True, exist_ok=True)
     with FakeProvider() as fake:
-        scenarios = {**openai_scenarios(fake.openai_base_url), **anthropic_scenarios(fake.anthropic_base_url)}
+        if kind == "providers":
+            scenarios = provider_scenarios(fake)
+        else:
+            scenarios = {**openai_scenarios(fake.openai_base_url), **anthropic_scenarios(fake.anthropic_base_url)}
         only = set(sys.argv[3:])
         for name, fn in scenarios.items():
             if only and name not in only:

@@ -13,6 +13,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import unquote
 
 from quiet_http import QuietHandler
 
@@ -41,6 +42,10 @@ class FakeProvider:
         return f"http://127.0.0.1:{self.port}/v1"
 
     @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
     def anthropic_base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
@@ -60,7 +65,7 @@ class FakeProvider:
     # --- responses -------------------------------------------------------------------------------
 
     def _handle(self, h: BaseHTTPRequestHandler, path: str, body: dict[str, Any]) -> None:
-        model = str(body.get("model", ""))
+        model = str(body.get("model", "")) or unquote(path)  # Bedrock and Gemini name the model in the path
         error = re.search(r"error-(\d{3})", model)
         n = self._next_id()
         if error:
@@ -70,6 +75,11 @@ class FakeProvider:
                     "type": "error",
                     "error": {"type": "rate_limit_error", "message": "Slow down"},
                 }
+            elif path.startswith("/v1beta/models/"):
+                payload = {"error": {"code": status, "message": "Resource has been exhausted (e.g. check quota).",
+                                     "status": "RESOURCE_EXHAUSTED"}}  # fmt: skip
+            elif path.startswith("/model/"):
+                payload = {"message": "Too many requests, please wait before trying again."}
             else:
                 payload = {
                     "error": {
@@ -81,8 +91,14 @@ class FakeProvider:
                 }
             self._record(path, body, status, payload, stream=False)
             return _send_json(h, status, payload)
-        if path == "/v1/chat/completions":
-            return self._openai_chat(h, path, body, n)
+        if path == "/v1/chat/completions" or re.fullmatch(r"/openai/deployments/[^/]+/chat/completions", path):
+            return self._openai_chat(h, path, body, n)  # OpenAI, and Azure OpenAI's deployment path
+        bedrock = re.fullmatch(r"/model/([^/]+)/(invoke|converse)", path)
+        if bedrock:
+            return self._bedrock(h, path, body, n, unquote(bedrock.group(1)), bedrock.group(2))
+        gemini = re.fullmatch(r"/v1beta/models/([^/:]+):(generateContent|streamGenerateContent)", path)
+        if gemini:
+            return self._gemini(h, path, body, gemini.group(1), gemini.group(2) == "streamGenerateContent")
         if path == "/v1/embeddings":
             data = [
                 {"object": "embedding", "index": i, "embedding": [0.1 * (i + 1), 0.2, -0.3]}
@@ -129,6 +145,48 @@ class FakeProvider:
             return _send_json(h, 200, resp)
         _send_json(h, 404, {"error": {"message": f"no route {path}"}})
 
+    def _bedrock(self, h: BaseHTTPRequestHandler, path: str, body: dict[str, Any], n: int, model: str,
+                 api: str) -> None:  # fmt: skip
+        """InvokeModel with a Claude body answers like Anthropic; Converse answers in Converse's shape."""
+        if api == "invoke":
+            payload: dict[str, Any] = {
+                "id": f"msg_bdrk_{n}", "type": "message", "role": "assistant", "model": model,
+                "content": [{"type": "text", "text": ANTHROPIC_TEXT}], "stop_reason": "end_turn",
+                "stop_sequence": None, "usage": {"input_tokens": 21, "output_tokens": 9,
+                                                 "cache_read_input_tokens": 12, "cache_creation_input_tokens": 0},
+            }  # fmt: skip
+        else:
+            payload = {
+                "output": {"message": {"role": "assistant", "content": [{"text": ANTHROPIC_TEXT}]}},
+                "stopReason": "end_turn",
+                "usage": {"inputTokens": 21, "outputTokens": 9, "totalTokens": 42, "cacheReadInputTokens": 12,
+                          "cacheWriteInputTokens": 0},
+                "metrics": {"latencyMs": 120},
+            }  # fmt: skip
+        self._record(path, {**body, "model": model}, 200, payload, stream=False)
+        _send_json(h, 200, payload)
+
+    def _gemini(self, h: BaseHTTPRequestHandler, path: str, body: dict[str, Any], model: str, stream: bool) -> None:
+        words = OPENAI_TEXT.split(" ")
+        usage = {"promptTokenCount": 24, "candidatesTokenCount": 8, "totalTokenCount": 35,
+                 "cachedContentTokenCount": 16, "thoughtsTokenCount": 3}  # fmt: skip
+        full: dict[str, Any] = {
+            "candidates": [{"content": {"role": "model", "parts": [{"text": OPENAI_TEXT}]}, "finishReason": "STOP",
+                            "index": 0}],
+            "usageMetadata": usage, "modelVersion": f"{model}-001", "responseId": f"resp-gemini-{self._next_id()}",
+        }  # fmt: skip
+        self._record(path, {**body, "model": model}, 200, full, stream=stream)
+        if not stream:
+            return _send_json(h, 200, full)
+        chunks: list[dict[str, Any]] = [
+            {"candidates": [{"content": {"role": "model", "parts": [{"text": (" " if i else "") + word}]},
+                             "index": 0}], "modelVersion": full["modelVersion"], "responseId": full["responseId"]}
+            for i, word in enumerate(words)
+        ]  # fmt: skip
+        chunks[-1]["candidates"][0]["finishReason"] = "STOP"
+        chunks[-1]["usageMetadata"] = usage
+        _send_sse(h, [(None, c) for c in chunks])
+
     def _record(self, path: str, request: dict[str, Any], status: int, response: Any, stream: bool) -> None:
         with self._lock:
             self.served.append(
@@ -138,7 +196,8 @@ class FakeProvider:
     def _openai_chat(self, h: BaseHTTPRequestHandler, path: str, body: dict[str, Any], n: int) -> None:
         created = int(time.time())
         rid = f"chatcmpl-fake{n}"
-        model = f"{body['model']}-2024-07-18"
+        # Azure OpenAI names the model behind the deployment, never the deployment itself
+        model = "gpt-4o-2024-08-06" if path.startswith("/openai/") else f"{body['model']}-2024-07-18"
         usage = {
             "prompt_tokens": 24,
             "completion_tokens": 8,

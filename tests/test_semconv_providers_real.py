@@ -1,0 +1,141 @@
+"""Records of provider SDKs beyond OpenAI and Anthropic (boto3 bedrock-runtime, google-genai, the OpenAI
+SDK's AzureOpenAI), instrumented by traceloop-sdk and driven against the fake provider, read back the
+way Helicone's pipeline reads them (`helicone_rules.stored_record`): each must be stored with its
+provider, the model Helicone prices, and the tokens the provider answered."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import Capture, run_capture
+from helicone_otel.semconv import MapResult, map_request
+from helicone_rules import Stored, stored_record
+
+
+@pytest.fixture(scope="module")
+def providers(tmp_path_factory: pytest.TempPathFactory) -> Capture:
+    return run_capture("providers", Path(tmp_path_factory.mktemp("providers")))
+
+
+@pytest.fixture(scope="module")
+def mapped(providers: Capture) -> MapResult:
+    return map_request(providers.request)
+
+
+def by_scenario(mapped: MapResult, scenario: str) -> dict[str, Any]:
+    found = [
+        r.value
+        for r in mapped.records
+        if r.value["providerRequest"]["meta"].get("Helicone-Property-workflow") == scenario
+    ]
+    assert len(found) == 1, f"{scenario}: {len(found)} records"
+    return found[0]
+
+
+def test_one_record_per_call_and_none_for_http_spans(providers: Capture, mapped: MapResult) -> None:
+    assert mapped.failures == []
+    assert len(mapped.records) == 7
+    # botocore's own HTTP spans (urllib3) are in the trace; they complete the Bedrock records, never add one
+    assert sum(1 for rs in providers.request.resource_spans for ss in rs.scope_spans for s in ss.spans
+               if s.name == "POST") >= 5  # fmt: skip
+
+
+def test_bedrock_claude_invoke_model(providers: Capture, mapped: MapResult) -> None:
+    served = providers.scenario("bedrock.claude")
+    record = by_scenario(mapped, "bedrock.claude")
+    assert record["providerRequest"]["url"].endswith("/model/anthropic.claude-3-5-haiku-20241022-v1%3A0/invoke")
+    request = record["providerRequest"]["json"]
+    assert request["system"] == served["request"]["system"]
+    assert request["messages"] == served["request"]["messages"]
+    assert request["max_tokens"] == served["request"]["max_tokens"]
+    got = stored_record(record)
+    assert (got.provider, got.model) == ("AWS", "anthropic.claude-3-5-haiku-20241022-v1:0")
+    usage = served["response"]["usage"]
+    # OpenLLMetry's Bedrock instrumentation reports Anthropic's input_tokens and drops the cache counts:
+    # the record keeps what the span says (21 uncached input tokens) and invents no cache reads.
+    assert (got.prompt_tokens, got.completion_tokens) == (usage["input_tokens"], usage["output_tokens"])
+    assert got.text == served["response"]["content"][0]["text"]
+    assert got.priced
+
+
+def test_bedrock_converse_keeps_its_cache_reads_apart(providers: Capture, mapped: MapResult) -> None:
+    served = providers.scenario("bedrock.converse")
+    record = by_scenario(mapped, "bedrock.converse")
+    usage = served["response"]["usage"]
+    body = record["providerResponse"]["json"]
+    # Converse's inputTokens already exclude cache reads: nothing is subtracted from them again
+    assert body["usage"]["input_tokens"] == usage["inputTokens"]
+    assert body["usage"]["cache_read_input_tokens"] == usage["cacheReadInputTokens"]
+    assert body["usage"]["output_tokens"] == usage["outputTokens"]
+    got = stored_record(record)
+    # the span says "nova-lite-v1:0"; the model id Bedrock was called with comes from botocore's request
+    assert (got.provider, got.model) == ("AWS", "us.amazon.nova-lite-v1%3A0")
+    assert record["providerRequest"]["url"].endswith("/model/us.amazon.nova-lite-v1%3A0/converse")
+    assert record["providerRequest"]["json"]["temperature"] == served["request"]["inferenceConfig"]["temperature"]
+    assert got.text == served["response"]["output"]["message"]["content"][0]["text"]
+    assert got.priced
+
+
+def test_bedrock_throttling_keeps_its_429(providers: Capture, mapped: MapResult) -> None:
+    record = by_scenario(mapped, "bedrock.error")
+    assert record["providerResponse"]["status"] == 429
+    assert "Too many requests" in record["providerResponse"]["json"]["error"]["message"]
+    assert stored_record(record).model == "anthropic.claude-error-429"
+
+
+def gemini_checks(providers: Capture, record: dict[str, Any], scenario: str) -> Stored:
+    served = providers.scenario(scenario)
+    assert record["providerRequest"]["url"].endswith("/models/gemini-2.5-flash:generateContent")
+    request = record["providerRequest"]["json"]
+    assert request["contents"] == served["request"]["contents"]
+    assert request["systemInstruction"]["parts"] == served["request"]["systemInstruction"]["parts"]
+    assert served["request"]["generationConfig"] == {"temperature": 0.2, "maxOutputTokens": 50}
+    assert "generationConfig" not in request  # OpenLLMetry 0.62 records none of them for google-genai
+    got = stored_record(record)
+    meta = served["response"]["usageMetadata"]
+    assert (got.provider, got.model) == ("GOOGLE", "gemini-2.5-flash")
+    assert (got.prompt_tokens, got.completion_tokens, got.cache_read_tokens) == (
+        meta["promptTokenCount"], meta["candidatesTokenCount"], meta["cachedContentTokenCount"],
+    )  # fmt: skip
+    assert got.priced
+    return got
+
+
+def test_gemini_generate_content_in_its_native_shape(providers: Capture, mapped: MapResult) -> None:
+    got = gemini_checks(providers, by_scenario(mapped, "gemini.chat"), "gemini.chat")
+    assert got.text == providers.scenario("gemini.chat")["response"]["candidates"][0]["content"]["parts"][0]["text"]
+
+
+def test_gemini_stream_what_the_span_does_not_carry(providers: Capture, mapped: MapResult) -> None:
+    """OpenLLMetry 0.62's google-genai instrumentation marks no stream and keeps only the last chunk's
+    text: the record says what the span says (usage intact), and no more."""
+    record = by_scenario(mapped, "gemini.stream")
+    got = gemini_checks(providers, record, "gemini.stream")
+    assert got.text == " Paris."
+    assert "timeToFirstToken" not in record["timing"]
+
+
+def test_gemini_rate_limit_is_a_429(providers: Capture, mapped: MapResult) -> None:
+    record = by_scenario(mapped, "gemini.error")
+    assert record["providerResponse"]["status"] == 429
+    assert record["providerResponse"]["json"]["error"]["status"] == "RESOURCE_EXHAUSTED"
+    assert stored_record(record).model == "gemini-error-429"
+
+
+def test_azure_openai_is_azure_with_its_deployment_url(providers: Capture, mapped: MapResult) -> None:
+    served = providers.scenario("azure.chat")
+    record = by_scenario(mapped, "azure.chat")
+    assert served["path"] == "/openai/deployments/my-gpt4o-deployment/chat/completions"
+    assert record["providerRequest"]["url"].endswith(
+        "/openai/deployments/my-gpt4o-deployment/chat/completions?api-version=2024-10-21"
+    )
+    assert record["providerRequest"]["json"]["messages"] == served["request"]["messages"]
+    got = stored_record(record)
+    usage = served["response"]["usage"]
+    assert (got.provider, got.model) == ("AZURE", served["response"]["model"])  # priced by the model, not deployment
+    assert (got.prompt_tokens, got.completion_tokens, got.cache_read_tokens) == (
+        usage["prompt_tokens"], usage["completion_tokens"], usage["prompt_tokens_details"]["cached_tokens"],
+    )  # fmt: skip
+    assert got.priced
