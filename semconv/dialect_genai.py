@@ -156,13 +156,25 @@ def _usage(span: SpanView) -> Usage:
     )
 
 
+def _response_model(span: SpanView, requested: str | None) -> str | None:
+    """OpenLLMetry's OpenAI instrumentation cuts `org/` off the model a provider answered with
+    (Together's `meta-llama/Llama-3.3-70B-Instruct-Turbo`, OpenRouter's `openai/gpt-4o`), the form
+    Helicone's cost rows need. Put back the requested model's `org/` when the rest is the same model."""
+    model = span.get_str("gen_ai.response.model")
+    if model and requested and "/" in requested and "/" not in model:
+        org, name = requested.rsplit("/", 1)
+        if model.lower().startswith(name.lower()):
+            return f"{org}/{model}"
+    return model
+
+
 def read(span: SpanView) -> LlmCall:
     call = LlmCall(dialect="genai", operation=_operation(span))
     call.provider = span.get_str("gen_ai.provider.name", "gen_ai.system")
     if call.operation == "text_completion" and (call.provider or "").lower() == "anthropic":
         call.operation = "chat"  # OpenLLMetry <= 0.53 labels Anthropic Messages calls "completion"
     call.request_model = span.get_str("gen_ai.request.model")
-    call.response_model = span.get_str("gen_ai.response.model")
+    call.response_model = _response_model(span, call.request_model)
     call.response_id = span.get_str("gen_ai.response.id")
 
     system = span.get_json("gen_ai.system_instructions")
@@ -181,8 +193,9 @@ def read(span: SpanView) -> LlmCall:
     )
     call.tools = _tools(span)
     if call.operation == "embeddings":
+        # one input per text part: Cohere's instrumentation puts all of a call's texts in one message
         call.embedding_inputs = [
-            "".join(p.get("content", "") for p in m["parts"] if p.get("type") == "text") for m in call.messages
+            p["content"] for m in call.messages for p in m["parts"] if p.get("type") == "text" and "content" in p
         ]
         call.messages = []
 

@@ -34,6 +34,8 @@ def to_part(item: Any) -> Part | None:
     kind = item.get("type")
     if kind == "text":
         text = item.get("content", item.get("text"))
+        if text is None:
+            return None  # a null text part says nothing (it is not the text "null")
         return text_part(text if isinstance(text, str) else json.dumps(text))
     if kind == "image_url":  # OpenAI
         image = item.get("image_url")

@@ -193,7 +193,49 @@ def provider_scenarios(fake: FakeProvider) -> dict[str, Callable[[], Any]]:
         with contextlib.suppress(Exception):
             gemini.models.generate_content(model="gemini-error-429", contents=question)
 
+    import cohere
+    from mistralai import Mistral
+
+    co = cohere.ClientV2(api_key="fake-cohere-key", base_url=fake.base_url)
+    mistral = Mistral(api_key="fake-mistral-key", server_url=fake.base_url)
+    # OpenAI-compatible hosts by their real (http) address, answered by the fake acting as the proxy
+    proxied = openai.DefaultHttpxClient(proxy=fake.base_url)
+    together = openai.OpenAI(base_url="http://api.together.xyz/v1", api_key="fake", http_client=proxied, max_retries=0)
+    groq = openai.OpenAI(base_url="http://api.groq.com/openai/v1", api_key="fake", http_client=proxied, max_retries=0)
+
+    def cohere_stream() -> None:
+        for _ in co.chat_stream(model="command-r-plus", messages=MESSAGES, temperature=0.2):
+            pass
+
+    def mistral_stream() -> None:
+        for _ in mistral.chat.stream(model="mistral-small-latest", messages=MESSAGES, temperature=0.2):
+            pass
+
+    def together_stream() -> None:
+        stream = together.chat.completions.create(
+            model="meta-llama/Llama-3.3-70B-Instruct-Turbo", messages=MESSAGES, stream=True,
+            stream_options={"include_usage": True},
+        )  # fmt: skip
+        for _ in stream:
+            pass
+
     return {
+        "cohere.chat": lambda: co.chat(model="command-r-plus", messages=MESSAGES, temperature=0.2),
+        "cohere.stream": cohere_stream,
+        "cohere.embed": lambda: co.embed(
+            model="embed-english-v3.0",
+            texts=["hello", "world"],
+            input_type="search_document",
+            embedding_types=["float"],
+        ),
+        "mistral.chat": lambda: mistral.chat.complete(
+            model="mistral-small-latest", messages=MESSAGES, temperature=0.2, max_tokens=50
+        ),
+        "mistral.stream": mistral_stream,
+        "together.stream": together_stream,
+        "groq.chat": lambda: groq.chat.completions.create(
+            model="llama-3.3-70b-versatile", messages=MESSAGES, temperature=0.2
+        ),
         "bedrock.claude": lambda: claude_invoke("anthropic.claude-3-5-haiku-20241022-v1:0"),
         "bedrock.converse": lambda: bedrock.converse(
             modelId="us.amazon.nova-lite-v1:0",

@@ -13,7 +13,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import unquote, urlsplit
 
 from quiet_http import QuietHandler
 
@@ -31,7 +31,9 @@ class FakeProvider:
         class Handler(QuietHandler):
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers.get("content-length", 0))) or b"{}")
-                provider._handle(self, self.path.split("?")[0], body)
+                # as an HTTP proxy it is asked for absolute URLs (`http://api.together.xyz/v1/...`):
+                # an SDK pointed at a real provider host is answered here, and nothing leaves the machine
+                provider._handle(self, urlsplit(self.path).path, body)
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.port = self.server.server_address[1]
@@ -91,8 +93,10 @@ class FakeProvider:
                 }
             self._record(path, body, status, payload, stream=False)
             return _send_json(h, status, payload)
-        if path == "/v1/chat/completions" or re.fullmatch(r"/openai/deployments/[^/]+/chat/completions", path):
-            return self._openai_chat(h, path, body, n)  # OpenAI, and Azure OpenAI's deployment path
+        if path in ("/v1/chat/completions", "/openai/v1/chat/completions") or re.fullmatch(
+            r"/openai/deployments/[^/]+/chat/completions", path
+        ):
+            return self._openai_chat(h, path, body, n)  # OpenAI and compatible hosts, Azure's deployment path
         bedrock = re.fullmatch(r"/model/([^/]+)/(invoke|converse)", path)
         if bedrock:
             return self._bedrock(h, path, body, n, unquote(bedrock.group(1)), bedrock.group(2))
@@ -114,6 +118,17 @@ class FakeProvider:
             return _send_json(h, 200, payload)
         if path == "/v1/messages":
             return self._anthropic(h, path, body, n)
+        if path == "/v2/chat":
+            return self._cohere_chat(h, path, body, n)
+        if path == "/v2/embed":
+            texts = body.get("texts") or []
+            payload = {
+                "id": f"embed-{n}", "texts": texts, "response_type": "embeddings_by_type",
+                "embeddings": {"float": [[0.1 * (i + 1), 0.2, -0.3] for i, _ in enumerate(texts)]},
+                "meta": {"api_version": {"version": "2"}, "billed_units": {"input_tokens": 2 * len(texts)}},
+            }  # fmt: skip
+            self._record(path, body, 200, payload, stream=False)
+            return _send_json(h, 200, payload)
         if path == "/v1/responses":
             resp: dict[str, Any] = {
                 "id": f"resp_fake{n}",
@@ -187,6 +202,28 @@ class FakeProvider:
         chunks[-1]["usageMetadata"] = usage
         _send_sse(h, [(None, c) for c in chunks])
 
+    def _cohere_chat(self, h: BaseHTTPRequestHandler, path: str, body: dict[str, Any], n: int) -> None:
+        usage = {"billed_units": {"input_tokens": 14, "output_tokens": 8}, "tokens": {"input_tokens": 80,
+                                                                                    "output_tokens": 8}}  # fmt: skip
+        message = {"role": "assistant", "content": [{"type": "text", "text": OPENAI_TEXT}]}
+        full = {"id": f"cohere-{n}", "finish_reason": "COMPLETE", "message": message, "usage": usage}
+        self._record(path, body, 200, full, stream=bool(body.get("stream")))
+        if not body.get("stream"):
+            return _send_json(h, 200, full)
+        events: list[tuple[str | None, Any]] = [
+            ("message-start", {"type": "message-start", "id": full["id"],
+                               "delta": {"message": {"role": "assistant", "content": []}}}),
+            ("content-start", {"type": "content-start", "index": 0,
+                               "delta": {"message": {"content": {"type": "text", "text": ""}}}}),
+        ]  # fmt: skip
+        for i, word in enumerate(OPENAI_TEXT.split(" ")):
+            text = (" " if i else "") + word
+            events.append(("content-delta", {"type": "content-delta", "index": 0,
+                                             "delta": {"message": {"content": {"text": text}}}}))  # fmt: skip
+        events.append(("content-end", {"type": "content-end", "index": 0}))
+        events.append(("message-end", {"type": "message-end", "delta": {"finish_reason": "COMPLETE", "usage": usage}}))
+        _send_sse(h, events)
+
     def _record(self, path: str, request: dict[str, Any], status: int, response: Any, stream: bool) -> None:
         with self._lock:
             self.served.append(
@@ -197,7 +234,7 @@ class FakeProvider:
         created = int(time.time())
         rid = f"chatcmpl-fake{n}"
         # Azure OpenAI names the model behind the deployment, never the deployment itself
-        model = "gpt-4o-2024-08-06" if path.startswith("/openai/") else f"{body['model']}-2024-07-18"
+        model = "gpt-4o-2024-08-06" if path.startswith("/openai/deployments/") else f"{body['model']}-2024-07-18"
         usage = {
             "prompt_tokens": 24,
             "completion_tokens": 8,
@@ -233,7 +270,9 @@ class FakeProvider:
         if not body.get("stream"):
             self._record(path, body, 200, full, stream=False)
             return _send_json(h, 200, full)
-        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        # Mistral's API ends every stream with usage; OpenAI's only when stream_options asks for it
+        mistral = "mistral" in h.headers.get("user-agent", "")
+        include_usage = mistral or bool((body.get("stream_options") or {}).get("include_usage"))
         self._record(path, body, 200, {**full, "usage": usage if include_usage else None}, stream=True)
         chunks: list[dict[str, Any]] = []
         base = {"id": rid, "object": "chat.completion.chunk", "created": created, "model": model}
