@@ -9,8 +9,10 @@ and completed with what only the other one knew.
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from urllib.parse import quote
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
@@ -133,21 +135,36 @@ def _rank(item: tuple[SpanView, LlmCall]) -> tuple[int, int]:
     return item[1].richness(), not _is_native(item[0])
 
 
-def _http_requests(spans: list[SpanView]) -> dict[str, SpanView]:
-    """The last HTTP client span under each parent: an SDK's own request (botocore's through urllib3)
-    names the real URL and status, which the LLM span above it may leave out (Bedrock's model id)."""
-    found: dict[str, SpanView] = {}
+def _http_requests(spans: list[SpanView]) -> dict[str, list[SpanView]]:
+    """HTTP client spans by parent: an SDK's own request (botocore's through urllib3) names the real URL
+    and status, which the LLM span of the same call may leave out (Bedrock's whole model id)."""
+    found: dict[str, list[SpanView]] = {}
     for span in spans:
         if span.parent_span_id and span.get_str("url.full", "http.url"):
-            current = found.get(span.parent_span_id)
-            if current is None or span.end_ns >= current.end_ns:
-                found[span.parent_span_id] = span
+            found.setdefault(span.parent_span_id, []).append(span)
     return found
+
+
+def _http_request_of(span: SpanView, call: LlmCall, http: dict[str, list[SpanView]]) -> SpanView | None:
+    """The call's own HTTP request: a child of its span, else (streams, where the instrumentation opens
+    its span outside the request's context) a sibling that starts inside it, naming the model if several
+    do. The last attempt wins (SDK retries)."""
+    candidates = http.get(span.span_id) or [
+        h for h in http.get(span.parent_span_id, ()) if span.start_ns <= h.start_ns <= span.end_ns
+    ]
+    model = quote(call.request_model or "", safe="")
+    naming = [h for h in candidates if model and model in (h.get_str("url.full", "http.url") or "")]
+    return max(naming or candidates, key=lambda h: h.end_ns, default=None)
+
+
+_STREAMING_URL = re.compile(r"/(?:invoke-with-response-stream|converse-stream)\b|:streamGenerateContent\b")
 
 
 def _complete_from_http(call: LlmCall, span: SpanView, http: SpanView) -> None:
     if call.url is None:
         call.url = http.get_str("url.full", "http.url")
+    if call.stream is None and _STREAMING_URL.search(call.url or ""):
+        call.stream = True  # Bedrock and Gemini choose streaming by URL
     if call.http_status is None and (status := common.http_status(http)) is not None:
         call.http_status = status
         call.error = common.read_error(span, status)
@@ -165,8 +182,9 @@ def map_spans(spans: Iterable[SpanView], options: MapOptions | None = None) -> M
             if options.redact_attributes:
                 span = dataclasses.replace(span, attrs=options.drop_attributes(span.attrs))
             call = read_call(span)
-            if call is not None and span.span_id in http:
-                _complete_from_http(call, span, http[span.span_id])
+            request = _http_request_of(span, call, http) if call is not None and http else None
+            if call is not None and request is not None:
+                _complete_from_http(call, span, request)
         except Exception as exc:  # one bad span never loses the batch
             result.failures.append(MapFailure(span.trace_id, span.span_id, span.name, f"{type(exc).__name__}: {exc}"))
             continue

@@ -179,6 +179,22 @@ def provider_scenarios(fake: FakeProvider) -> dict[str, Callable[[], Any]]:
                 "messages": [{"role": "user", "content": question}]}  # fmt: skip
         return json.loads(bedrock.invoke_model(modelId=model, body=json.dumps(body))["body"].read())
 
+    def bedrock_streams() -> None:
+        body = {"anthropic_version": "bedrock-2023-05-31", "max_tokens": 100,
+                "messages": [{"role": "user", "content": question}]}  # fmt: skip
+        reply = bedrock.invoke_model_with_response_stream(
+            modelId="anthropic.claude-3-5-haiku-20241022-v1:0", body=json.dumps(body)
+        )
+        for _ in reply["body"]:
+            pass
+
+    def bedrock_converse_stream() -> None:
+        reply = bedrock.converse_stream(
+            modelId="us.amazon.nova-lite-v1:0", messages=[{"role": "user", "content": [{"text": question}]}]
+        )
+        for _ in reply["stream"]:
+            pass
+
     def bedrock_error() -> None:
         with contextlib.suppress(Exception):
             claude_invoke("anthropic.claude-error-429")
@@ -244,6 +260,8 @@ def provider_scenarios(fake: FakeProvider) -> dict[str, Callable[[], Any]]:
             inferenceConfig={"maxTokens": 100, "temperature": 0.2},
         ),
         "bedrock.error": bedrock_error,
+        "bedrock.stream": bedrock_streams,
+        "bedrock.converse_stream": bedrock_converse_stream,
         "gemini.chat": lambda: gemini.models.generate_content(
             model="gemini-2.5-flash", contents=question, config=gemini_config
         ),

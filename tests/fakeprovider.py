@@ -7,10 +7,13 @@ a model containing `error-<code>` answers that HTTP error; `tools` in the reques
 
 from __future__ import annotations
 
+import base64
 import json
 import re
+import struct
 import threading
 import time
+import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -97,7 +100,7 @@ class FakeProvider:
             r"/openai/deployments/[^/]+/chat/completions", path
         ):
             return self._openai_chat(h, path, body, n)  # OpenAI and compatible hosts, Azure's deployment path
-        bedrock = re.fullmatch(r"/model/([^/]+)/(invoke|converse)", path)
+        bedrock = re.fullmatch(r"/model/([^/]+)/(invoke|converse|invoke-with-response-stream|converse-stream)", path)
         if bedrock:
             return self._bedrock(h, path, body, n, unquote(bedrock.group(1)), bedrock.group(2))
         gemini = re.fullmatch(r"/v1beta/models/([^/:]+):(generateContent|streamGenerateContent)", path)
@@ -162,7 +165,10 @@ class FakeProvider:
 
     def _bedrock(self, h: BaseHTTPRequestHandler, path: str, body: dict[str, Any], n: int, model: str,
                  api: str) -> None:  # fmt: skip
-        """InvokeModel with a Claude body answers like Anthropic; Converse answers in Converse's shape."""
+        """InvokeModel with a Claude body answers like Anthropic; Converse answers in Converse's shape; their
+        streaming forms answer in AWS's binary event stream, as botocore expects."""
+        if api.endswith("stream"):
+            return self._bedrock_stream(h, path, body, n, model, api)
         if api == "invoke":
             payload: dict[str, Any] = {
                 "id": f"msg_bdrk_{n}", "type": "message", "role": "assistant", "model": model,
@@ -180,6 +186,50 @@ class FakeProvider:
             }  # fmt: skip
         self._record(path, {**body, "model": model}, 200, payload, stream=False)
         _send_json(h, 200, payload)
+
+    def _bedrock_stream(self, h: BaseHTTPRequestHandler, path: str, body: dict[str, Any], n: int, model: str,
+                        api: str) -> None:  # fmt: skip
+        usage = {"input_tokens": 21, "output_tokens": 9, "cache_read_input_tokens": 12,
+                 "cache_creation_input_tokens": 0}  # fmt: skip
+        events: list[tuple[str, dict[str, Any]]] = []
+        if api == "invoke-with-response-stream":
+            message = {"id": f"msg_bdrk_{n}", "type": "message", "role": "assistant", "model": model, "content": [],
+                       "stop_reason": None, "usage": {**usage, "output_tokens": 1}}  # fmt: skip
+            anthropic_events: list[dict[str, Any]] = [
+                {"type": "message_start", "message": message},
+                {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+                *({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": piece}}
+                  for piece in re.findall(r"\S+\s*", ANTHROPIC_TEXT)),
+                {"type": "content_block_stop", "index": 0},
+                {"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                 "usage": {"output_tokens": 9}},
+                {"type": "message_stop", "amazon-bedrock-invocationMetrics": {"inputTokenCount": 21,
+                 "outputTokenCount": 9, "invocationLatency": 120, "firstByteLatency": 40}},
+            ]  # fmt: skip
+            events = [("chunk", {"bytes": base64.b64encode(json.dumps(e).encode()).decode()}) for e in anthropic_events]
+            served: dict[str, Any] = {**message, "content": [{"type": "text", "text": ANTHROPIC_TEXT}],
+                                      "stop_reason": "end_turn", "usage": usage}  # fmt: skip
+        else:
+            converse_usage = {"inputTokens": 21, "outputTokens": 9, "totalTokens": 42, "cacheReadInputTokens": 12,
+                              "cacheWriteInputTokens": 0}  # fmt: skip
+            events = [("messageStart", {"role": "assistant"})]
+            events += [("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": piece}})
+                       for piece in re.findall(r"\S+\s*", ANTHROPIC_TEXT)]  # fmt: skip
+            events += [("contentBlockStop", {"contentBlockIndex": 0}), ("messageStop", {"stopReason": "end_turn"}),
+                       ("metadata", {"usage": converse_usage, "metrics": {"latencyMs": 120}})]  # fmt: skip
+            served = {"output": {"message": {"role": "assistant", "content": [{"text": ANTHROPIC_TEXT}]}},
+                      "stopReason": "end_turn", "usage": converse_usage}  # fmt: skip
+        self._record(path, {**body, "model": model}, 200, served, stream=True)
+        h.send_response(200)
+        h.send_header("content-type", "application/vnd.amazon.eventstream")
+        h.send_header("transfer-encoding", "chunked")
+        h.end_headers()
+        for name, payload in events:
+            frame = _event_stream_message(name, json.dumps(payload).encode())
+            h.wfile.write(f"{len(frame):x}\r\n".encode() + frame + b"\r\n")
+            h.wfile.flush()
+            time.sleep(0.002)
+        h.wfile.write(b"0\r\n\r\n")
 
     def _gemini(self, h: BaseHTTPRequestHandler, path: str, body: dict[str, Any], model: str, stream: bool) -> None:
         words = OPENAI_TEXT.split(" ")
@@ -428,6 +478,16 @@ def _send_json(h: BaseHTTPRequestHandler, status: int, payload: Any) -> None:
         h.send_header("retry-after", "0")
     h.end_headers()
     h.wfile.write(data)
+
+
+def _event_stream_message(event_type: str, payload: bytes) -> bytes:
+    """One message of AWS's event stream encoding: prelude (lengths + CRC), string headers, payload, CRC."""
+    headers = b""
+    for name, value in ((":event-type", event_type), (":content-type", "application/json"), (":message-type", "event")):
+        headers += bytes([len(name)]) + name.encode() + b"\x07" + struct.pack(">H", len(value)) + value.encode()
+    prelude = struct.pack(">II", 16 + len(headers) + len(payload), len(headers))
+    message = prelude + struct.pack(">I", zlib.crc32(prelude)) + headers + payload
+    return message + struct.pack(">I", zlib.crc32(message))
 
 
 def _send_sse(h: BaseHTTPRequestHandler, events: list[tuple[str | None, Any]]) -> None:

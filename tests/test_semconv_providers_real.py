@@ -186,3 +186,30 @@ def test_cohere_embed_keeps_each_text_apart(providers: Capture, mapped: MapResul
     assert record["providerRequest"]["json"]["input"] == served["request"]["texts"] == ["hello", "world"]
     # the span records no usage for embed calls (the API's billed_units never reach it): no cost, none invented
     assert "usage" not in record["providerResponse"]["json"]
+
+
+@pytest.mark.parametrize(
+    ("scenario", "url_end", "model"),
+    [
+        ("bedrock.stream", "/model/anthropic.claude-3-5-haiku-20241022-v1%3A0/invoke-with-response-stream",
+         "anthropic.claude-3-5-haiku-20241022-v1:0"),
+        ("bedrock.converse_stream", "/model/us.amazon.nova-lite-v1%3A0/converse-stream", "us.amazon.nova-lite-v1%3A0"),
+    ],
+)  # fmt: skip
+def test_bedrock_streams(providers: Capture, mapped: MapResult, scenario: str, url_end: str, model: str) -> None:
+    """Bedrock streams in AWS's binary event stream, which Helicone's Bedrock reader does not parse from
+    a log body: the record is the assembled JSON on the streaming URL (the call's own HTTP span, a
+    sibling of the LLM span here, names it)."""
+    served = providers.scenario(scenario)
+    record = by_scenario(mapped, scenario)
+    assert record["providerRequest"]["url"].endswith(url_end)
+    got = stored_record(record)
+    assert (got.provider, got.model) == ("AWS", model)
+    assert got.text == "Paris is the capital of France."
+    usage = served["response"]["usage"]
+    if "inputTokens" in usage:  # Converse: input tokens exclude cache reads
+        assert (got.prompt_tokens, got.cache_read_tokens) == (usage["inputTokens"] + usage["cacheReadInputTokens"],
+                                                              usage["cacheReadInputTokens"])  # fmt: skip
+    else:  # the instrumentation reports Anthropic's input_tokens and drops the cache counts
+        assert got.prompt_tokens == usage["input_tokens"]
+    assert got.priced
