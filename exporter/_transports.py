@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 import requests
 from helicone_otel.semconv import MapOptions, map_request
-from helicone_otel.semconv.routes import log_route
+from helicone_otel.semconv.routes import log_route, score_path
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
@@ -86,19 +86,20 @@ class HeliconeTransport:
 
     def send(self, spans: Sequence[ReadableSpan], deadline: float) -> SendResult:
         result = map_request(encode_spans(spans), self.options)
-        bodies: list[tuple[str, dict[str, Any]]] = []
+        bodies: list[tuple[str, dict[str, Any], dict[str, Any]]] = []
         for record in result.records:
-            bodies.append((self._url(record.provider), record.value))
+            bodies.append((self._url(record.provider), record.value, record.scores))
         for failure in result.failures:  # still sent, in the simplest valid form, rather than dropped
-            bodies.append(
-                (self._url("CUSTOM"), _minimal_body(failure.trace_id, failure.span_id, failure.span_name, spans))
-            )
+            minimal = _minimal_body(failure.trace_id, failure.span_id, failure.span_name, spans)
+            bodies.append((self._url("CUSTOM"), minimal, {}))
         sent = failed = 0
-        for url, body in bodies:
-            if self._post(url, body, deadline):
-                sent += 1
-            else:
+        for url, body, scores in bodies:
+            if not self._post(url, body, deadline):
                 failed += 1
+                continue
+            sent += 1
+            if scores:  # after the record: scores name a request Helicone has logged
+                self._post(self.api_base_url.rstrip("/") + score_path(body["id"]), {"scores": scores}, deadline)
         return SendResult(sent=sent, failed=failed)
 
     def _url(self, provider: str) -> str:

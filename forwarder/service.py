@@ -34,7 +34,8 @@ from aiokafka.errors import KafkaError, for_code
 from aiokafka.structs import ConsumerRecord
 from helicone_otel.collector.metrics import Metrics
 from helicone_otel.collector.producer import security_args
-from helicone_otel.semconv.routes import log_route
+from helicone_otel.semconv.record import SCORES_HEADER
+from helicone_otel.semconv.routes import log_route, score_path
 
 from helicone_otel.retry import Backoff, retry_after
 
@@ -300,6 +301,8 @@ class Forwarder(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka's 
                 return
             async with self._semaphore:
                 await self._post(session, url, key, record.value or b"")
+                if headers.get(SCORES_HEADER) and record_id:  # scores name a request Helicone has logged
+                    await self._post_scores(session, record_id, key, headers[SCORES_HEADER])
             if record_id:
                 self.recent[record_id] = None
                 if len(self.recent) > self.config.dedupe_window:
@@ -307,6 +310,18 @@ class Forwarder(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka's 
             self.metrics.add("helicone_otel_forwarder_delivered")
         except Permanent as exc:
             await self._dead_letter(record, str(exc), producer)
+
+    async def _post_scores(self, session: aiohttp.ClientSession, record_id: str, key: str, scores: str) -> None:
+        """After the record: its evaluation scores. A score Helicone refuses is counted and logged, not
+        dead-lettered with its record, which Helicone already has (a replay would log it twice)."""
+        url = self.config.helicone_api_url + score_path(record_id)
+        try:
+            await self._post(session, url, key, json.dumps({"scores": json.loads(scores)}).encode())
+        except (Permanent, ValueError) as exc:
+            log.warning("Helicone refused the scores of record %s: %s", record_id, exc)
+            self.metrics.add("helicone_otel_forwarder_scores_failed")
+        else:
+            self.metrics.add("helicone_otel_forwarder_scores_posted")
 
     async def _post(self, session: aiohttp.ClientSession, url: str, key: str, value: bytes) -> None:
         backoff = Backoff(0.2)

@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from . import common, dialect_genai, dialect_openinference, dialect_vercel
+from . import common, dialect_genai, dialect_openinference, dialect_vercel, scores
 from .model import LlmCall
 from .options import MapOptions
 from .record import Record, build
@@ -170,6 +170,23 @@ def _complete_from_http(call: LlmCall, span: SpanView, http: SpanView) -> None:
         call.error = common.read_error(span, status)
 
 
+def _attach_scores(kept: list[tuple[SpanView, LlmCall]], found: list[scores.Evaluation]) -> None:
+    """Each evaluation scores the call it names by response id, else the call whose span (or whose
+    child span) it is on; one that matches no call in the batch is left out."""
+    if not found:
+        return
+    by_response = {call.response_id: call for _, call in kept if call.response_id}
+    by_span = {span.span_id: call for span, call in kept}
+    for evaluation in found:
+        call = (
+            by_response.get(evaluation.response_id or "")
+            or by_span.get(evaluation.span.span_id)
+            or by_span.get(evaluation.span.parent_span_id)
+        )
+        if call is not None:
+            call.scores[evaluation.name] = evaluation.value
+
+
 def map_spans(spans: Iterable[SpanView], options: MapOptions | None = None) -> MapResult:
     options = options or MapOptions()
     result = MapResult()
@@ -192,6 +209,7 @@ def map_spans(spans: Iterable[SpanView], options: MapOptions | None = None) -> M
             calls.append((span, call))
     result.calls = len(calls)
     kept, result.duplicates = deduplicate(calls)
+    _attach_scores(kept, [e for span in spans if span.events for e in scores.evaluations(span)])
     for span, call in kept:
         try:
             result.records.append(build(span, call, options))

@@ -64,6 +64,7 @@ class LlmCall:
     api_base: str | None = None
     api_version: str | None = None  # Azure OpenAI's api-version
     meta: dict[str, str] = field(default_factory=dict)  # Helicone-* headers from the span's context
+    scores: dict[str, int | bool] = field(default_factory=dict)  # from gen_ai.evaluation.result events
 
     def richness(self) -> int:
         """How much of the call this span describes; the richer of two duplicate spans wins."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from . import body_anthropic, body_gemini, body_openai, stream
@@ -14,6 +14,7 @@ from .providers import AWS, TOGETHER, Provider, bedrock_model_in, bedrock_model_
 from .span import SpanView
 
 SCHEMA = "async-log/v1"
+SCORES_HEADER = "helicone-scores"  # JSON {name: int | bool}, for the record's Helicone score API call
 # Fixed namespace: the same (trace id, span id) gives the same record id in every process, forever.
 _NAMESPACE = uuid.UUID("8f0c2a56-4b9e-5d7a-9a51-0c7e1f6b2d43")
 
@@ -37,6 +38,7 @@ class Record:
     span_id: str
     service_name: str | None
     value: dict[str, Any]
+    scores: dict[str, int | bool] = field(default_factory=dict)  # posted to Helicone's score API after it
 
     def json_bytes(self) -> bytes:
         return record_json(self.value)
@@ -51,6 +53,8 @@ class Record:
         ]
         if self.service_name:
             out.append(("service-name", self.service_name.encode()))
+        if self.scores:
+            out.append((SCORES_HEADER, record_json(self.scores)))
         return out
 
 
@@ -147,4 +151,5 @@ def build(span: SpanView, call: LlmCall, options: MapOptions) -> Record:
         "timing": timing,
     }
     service = span.resource.get("service.name")
-    return Record(rid, provider.name, span.trace_id, span.span_id, service if isinstance(service, str) else None, value)
+    service_name = service if isinstance(service, str) else None
+    return Record(rid, provider.name, span.trace_id, span.span_id, service_name, value, dict(call.scores))

@@ -8,6 +8,7 @@ seconds over every answer.
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from typing import Any
@@ -53,6 +54,7 @@ class FakeHelicone:
     def __init__(self, api_key: str = "sk-helicone-test") -> None:
         self.api_key = api_key
         self.accepted: list[tuple[str, dict[str, Any]]] = []
+        self.scores: list[tuple[str, dict[str, Any]]] = []  # (request id, scores) the score API took
         self.attempts = 0
         self.attempt_times: list[float] = []  # time.monotonic() of each request's arrival
         self.script: list[str] = []  # answers to give first, in order: "429", "500", "401", "400", "hang"
@@ -77,6 +79,9 @@ class FakeHelicone:
                     )
                 if action == "401" or self.headers.get("authorization") != f"Bearer {fake.api_key}":
                     return self._reply(401, {"error": "bad key"})
+                score = re.fullmatch(r"/v1/request/([0-9a-f-]{36})/score", self.path)
+                if score:
+                    return self._score(score.group(1), data)
                 if self.path not in ROUTES:
                     return self._reply(404, {"error": f"no route {self.path}"})
                 try:
@@ -91,6 +96,21 @@ class FakeHelicone:
                 with fake.lock:
                     fake.accepted.append((self.path, body))
                 self._reply(200, {"ok": True})
+
+            def _score(self, request_id: str, data: bytes) -> None:
+                """jawn's ScoreManager.mapScores: integers and booleans only; a float is refused."""
+                try:
+                    scores = json.loads(data)["scores"]
+                except (ValueError, KeyError, TypeError):
+                    return self._reply(400, {"error": "body must be {scores: {...}}"})
+                bad = (
+                    [k for k, v in scores.items() if not isinstance(v, (bool, int))] if isinstance(scores, dict) else 0
+                )
+                if not isinstance(scores, dict) or bad:
+                    return self._reply(400, {"error": f"Score values must be integers or booleans: {bad}"})
+                with fake.lock:
+                    fake.scores.append((request_id, scores))
+                self._reply(201, {"data": None, "error": None})
 
             def _reply(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
                 raw = json.dumps(payload).encode()

@@ -66,6 +66,22 @@ def test_direct_mode_posts_valid_records_on_the_provider_route(helicone: FakeHel
     assert (exporter.stats.exported, exporter.stats.filtered, exporter.stats.failed) == (3, 2, 0)
 
 
+def test_direct_mode_routes_by_provider_and_posts_scores_after_the_record(helicone: FakeHelicone) -> None:
+    exporter = HeliconeSpanExporter(api_key=KEY, base_url=helicone.url, api_base_url=helicone.url, schedule_delay=0.05)
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    with provider.get_tracer("test").start_as_current_span(
+        "chat", attributes={**CHAT, "gen_ai.provider.name": "groq"}
+    ) as s:
+        s.add_event("gen_ai.evaluation.result", {"gen_ai.evaluation.name": "faithful",
+                                                 "gen_ai.evaluation.score.label": "pass"})  # fmt: skip
+    assert exporter.force_flush(10_000)
+    exporter.shutdown()
+    [(route, body)] = helicone.accepted
+    assert (route, body["provider"]) == ("/v1/trace/custom/log", "GROQ")
+    assert helicone.scores == [(body["id"], {"faithful": True})]
+
+
 def test_retries_429_and_500_but_not_400(helicone: FakeHelicone) -> None:
     helicone.script = ["429", "500", "400"]
     exporter = HeliconeSpanExporter(api_key=KEY, base_url=helicone.url, api_base_url=helicone.url, schedule_delay=0.05)

@@ -114,6 +114,33 @@ def test_every_record_delivered_exactly_once_and_sigterm_leaves_cleanly(
     assert routes == {"/oai/v1/log": 40, "/anthropic/v1/log": 5, "/custom/v1/log": 5}
 
 
+def test_each_provider_goes_to_the_route_that_prices_it_and_scores_follow_their_record(
+    kafka: LocalKafka, topic: str, helicone: FakeHelicone, tmp_path: Path
+) -> None:
+    evaluation = [("gen_ai.evaluation.result", 400, {"gen_ai.evaluation.name": "relevance",
+                                                     "gen_ai.evaluation.score.value": 0.87})]  # fmt: skip
+    attrs = {"gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai", "gen_ai.request.model": "gpt-4o"}
+    evaluated = span("chat", attrs, span_id="00000000000000ee", events=evaluation)
+    scored = encode(request(evaluated), ExporterConfig(pass_api_keys=True), MapOptions(), api_key=KEY).records
+    items = [(r.key or b"", r.value, list(r.headers)) for r in scored]
+    for i, provider in enumerate(["azure.ai.openai", "aws.bedrock", "gcp.gemini", "cohere", "groq"]):
+        items += records(1, 300 + i, provider)
+    asyncio.run(produce(kafka.bootstrap_servers, topic, items))
+    proc = start_forwarder(tmp_path, kafka.bootstrap_servers, topic, helicone.url)
+    try:
+        wait_for(lambda: len(helicone.accepted) >= 6 and len(helicone.scores) >= 1)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+    routes = Counter(route for route, _ in helicone.accepted)
+    assert routes == {"/oai/v1/log": 1, "/googleapis/v1/log": 1, "/v1/trace/custom/log": 4}
+    priced = {body["provider"] for route, body in helicone.accepted if route == "/v1/trace/custom/log"}
+    assert priced == {"AZURE", "AWS", "COHERE", "GROQ"}
+    [(request_id, scores)] = helicone.scores
+    assert request_id == json.loads(scored[0].value)["id"]
+    assert scores == {"relevance_x100": 87}  # Helicone refuses floats: hundredths under an explicit name
+
+
 def test_sigkill_and_restart_lose_nothing_and_poison_goes_to_the_dead_letter_topic(
     kafka: LocalKafka, topic: str, helicone: FakeHelicone, tmp_path: Path
 ) -> None:

@@ -602,3 +602,27 @@ def test_content_in_operation_details_and_legacy_content_events() -> None:
     for record in result.records:
         assert record.value["providerRequest"]["json"]["messages"] == [{"role": "user", "content": "ping"}]
         assert record.value["providerResponse"]["json"]["choices"][0]["message"]["content"] == "pong"
+
+
+# --- evaluation events: Helicone scores ------------------------------------------------------------
+
+
+def test_evaluation_events_become_scores_helicone_accepts() -> None:
+    def evaluation(name: str, **attrs: Any) -> tuple[str, int, dict[str, Any]]:
+        return ("gen_ai.evaluation.result", 10, {"gen_ai.evaluation.name": name, **attrs})
+
+    call = span("chat", {**GENAI_CHAT, "gen_ai.response.id": "chatcmpl-1"}, span_id="00000000000000c1", events=[
+        evaluation("relevance", **{"gen_ai.evaluation.score.value": 0.874}),
+        evaluation("stars", **{"gen_ai.evaluation.score.value": 4.0}),
+        evaluation("faithful", **{"gen_ai.evaluation.score.label": "Fail"}),
+        evaluation("tone", **{"gen_ai.evaluation.score.label": "friendly"}),  # no number, no pass/fail: no score
+    ])  # fmt: skip
+    later = span("evaluate", {}, events=[evaluation("judge", **{"gen_ai.evaluation.score.value": 1,
+                                                                "gen_ai.response.id": "chatcmpl-1"})])  # fmt: skip
+    child = span("grade", {}, parent="00000000000000c1", events=[evaluation("child", **{
+        "gen_ai.evaluation.score.value": 2})])  # fmt: skip
+    [record] = map_request(request(call, later, child)).records
+    assert record.scores == {"relevance_x100": 87, "stars": 4, "faithful": False, "judge": 1, "child": 2}
+    header = dict(record.headers())["helicone-scores"]
+    assert json.loads(header) == record.scores
+    assert "scores" not in record.value  # the async-log body stays what Helicone's log routes accept
