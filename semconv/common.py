@@ -19,6 +19,12 @@ _ERROR_CODE = re.compile(
     re.IGNORECASE,
 )
 _SDK_PREFIX = re.compile(r"^Error code: \d{3} - ")  # how the OpenAI and Anthropic SDKs word HTTP errors
+# time to first token in seconds: GenAI semconv after 1.41, pydantic-ai / logfire, older servers
+TTFT_SECONDS = (
+    "gen_ai.response.time_to_first_chunk",
+    "gen_ai.client.operation.time_to_first_chunk",
+    "gen_ai.server.time_to_first_token",
+)
 CHUNK_EVENTS = ("gen_ai.content.completion.chunk", "llm.content.completion.chunk")
 
 
@@ -84,7 +90,7 @@ def chunk_events(span: SpanView) -> list[int]:
 
 def ttft_ms(span: SpanView) -> int | None:
     """Time to first token in ms: from an attribute when present, else the first chunk event."""
-    seconds = span.get_float("gen_ai.response.time_to_first_chunk", "gen_ai.server.time_to_first_token")
+    seconds = span.get_float(*TTFT_SECONDS)
     if seconds is not None and seconds >= 0:
         return round(seconds * 1000)
     ms = span.get_float("ai.response.msToFirstChunk", "llm.response.time_to_first_token_ms")

@@ -5,12 +5,13 @@ All three are read by one extractor, newest form first, because one span may mix
 
 from __future__ import annotations
 
+import ast
 from typing import Any
 
 from . import common
 from .model import LlmCall, Message, Usage
 from .parts import normalize_tool, to_message, to_messages, to_parts
-from .span import SpanView, items, parse_json
+from .span import SpanView, items, obj, parse_json
 
 CALL_OPERATIONS = {
     "chat": "chat",
@@ -134,7 +135,53 @@ def read_usage(span: SpanView) -> Usage:
     usage = _usage(span)
     if span.scope.startswith(_INPUT_WITHOUT_CACHE_SCOPES) and usage.input_tokens is not None:
         usage.input_tokens += (usage.cache_read_tokens or 0) + (usage.cache_write_tokens or 0)
+    if "metadata.usage_object" in span.attrs:
+        _litellm_usage(span.attrs["metadata.usage_object"], usage)
     return usage
+
+
+def _litellm_usage(raw: Any, usage: Usage) -> None:
+    """LiteLLM's default spans keep cache and reasoning counts only in `metadata.usage_object`, a Python
+    repr of its OpenAI-convention usage (prompt tokens include cached ones, as OTel counts them)."""
+    if not isinstance(raw, str) or not raw.startswith("{") or len(raw) > 20_000:
+        return
+    try:
+        found = ast.literal_eval(raw)
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        return
+    prompt, completion = obj(obj(found).get("prompt_tokens_details")), obj(obj(found).get("completion_tokens_details"))
+    for name, value in (
+        ("cache_read_tokens", prompt.get("cached_tokens")),
+        ("cache_write_tokens", prompt.get("cache_write_tokens")),
+        ("reasoning_tokens", completion.get("reasoning_tokens")),
+    ):
+        if getattr(usage, name) is None and isinstance(value, int) and not isinstance(value, bool):
+            setattr(usage, name, value)
+
+
+def _litellm_api_base(span: SpanView) -> str | None:
+    base = obj(span.get_json("hidden_params")).get("api_base") if "litellm.call_id" in span.attrs else None
+    return base if isinstance(base, str) and base.startswith(("http://", "https://")) else None
+
+
+def _litellm_provider(span: SpanView) -> str | None:
+    """LiteLLM names no provider on some spans (embeddings) but routes by `provider/model`."""
+    model = span.get_str("litellm.provider.model") or ""
+    return model.split("/", 1)[0] if "/" in model else None
+
+
+def _add_function_calls(span: SpanView, output: list[Message]) -> None:
+    """LiteLLM reports tool calls as `gen_ai.completion.{i}.function_call.{name,arguments}` beside JSON
+    output messages that hold none."""
+    for i, item in enumerate(span.indexed("gen_ai.completion")):
+        fn = obj(item.get("function_call"))
+        if not isinstance(fn.get("name"), str):
+            continue
+        while len(output) <= i:
+            output.append({"role": "assistant", "parts": []})
+        if not any(p.get("type") == "tool_call" for p in output[i]["parts"]):
+            output[i]["parts"].append({"type": "tool_call", "id": fn.get("id"), "name": fn["name"],
+                                       "arguments": fn.get("arguments")})  # fmt: skip
 
 
 def _usage(span: SpanView) -> Usage:
@@ -151,6 +198,7 @@ def _usage(span: SpanView) -> Usage:
         reasoning_tokens=span.get_int(
             "gen_ai.usage.reasoning_tokens",
             "gen_ai.usage.reasoning.output_tokens",
+            "gen_ai.usage.details.reasoning_tokens",  # pydantic-ai
             "llm.usage.reasoning_tokens",
         ),
     )
@@ -170,7 +218,7 @@ def _response_model(span: SpanView, requested: str | None) -> str | None:
 
 def read(span: SpanView) -> LlmCall:
     call = LlmCall(dialect="genai", operation=_operation(span))
-    call.provider = span.get_str("gen_ai.provider.name", "gen_ai.system")
+    call.provider = span.get_str("gen_ai.provider.name", "gen_ai.system") or _litellm_provider(span)
     if call.operation == "text_completion" and (call.provider or "").lower() == "anthropic":
         call.operation = "chat"  # OpenLLMetry <= 0.53 labels Anthropic Messages calls "completion"
     call.request_model = span.get_str("gen_ai.request.model")
@@ -191,6 +239,7 @@ def read(span: SpanView) -> LlmCall:
         or _indexed_messages(span, "gen_ai.completion")
         or event_out
     )
+    _add_function_calls(span, call.output)
     call.tools = _tools(span)
     if call.operation == "embeddings":
         # one input per text part: Cohere's instrumentation puts all of a call's texts in one message
@@ -218,15 +267,15 @@ def read(span: SpanView) -> LlmCall:
         call.params["n"] = choices
 
     call.stream = span.get_bool("gen_ai.is_streaming", "gen_ai.request.stream", "llm.is_streaming")
-    if call.stream is None and common.chunk_events(span):
-        call.stream = True
+    if call.stream is None and (common.chunk_events(span) or span.get_float(*common.TTFT_SECONDS) is not None):
+        call.stream = True  # only streams have a first chunk
     call.usage = read_usage(span)
     reasons = span.attrs.get("gen_ai.response.finish_reasons")
     if isinstance(reasons, str):
-        reasons = [reasons]
+        reasons = parse_json(reasons) if reasons.startswith("[") else [reasons]  # LiteLLM writes a JSON list
     call.finish_reasons = [str(r) for r in reasons] if isinstance(reasons, list) else []
     call.native_stop_reason = span.get_str("anthropic.message.stop_reason")
     call.url = span.get_str("url.full")
-    call.api_base = span.get_str("gen_ai.openai.api_base", "llm.openai.api_base")
+    call.api_base = span.get_str("gen_ai.openai.api_base", "llm.openai.api_base") or _litellm_api_base(span)
     call.api_version = span.get_str("gen_ai.openai.api_version", "llm.openai.api_version")
     return call

@@ -90,44 +90,78 @@ def _merge(winner: tuple[SpanView, LlmCall], other: tuple[SpanView, LlmCall]) ->
         call.meta.setdefault(key, value)
 
 
-def _same_call(a: tuple[SpanView, LlmCall], b: tuple[SpanView, LlmCall]) -> bool:
+@dataclass
+class _Seen:
+    """What the spans already merged into one call cover: their instrumentations and time."""
+
+    scopes: set[str]
+    start_ns: int
+    end_ns: int
+
+
+def _same_call(a: tuple[SpanView, LlmCall], b: tuple[SpanView, LlmCall], seen: _Seen) -> bool:
+    """Two spans describe one call when they name the same response id; without a shared one, when
+    another instrumentation than b's saw the same model and operation at the same time in one trace
+    (logfire's request span beside pydantic-ai's; `seen`: all spans already merged into a), or an
+    SDK's own span lies inside another's."""
     (sa, ca), (sb, cb) = a, b
     if ca.response_id and cb.response_id:
         return ca.response_id == cb.response_id
-    if not (_is_native(sa) or _is_native(sb)) or _is_native(sa) == _is_native(sb):
-        return False
-    native, other = (sa, sb) if _is_native(sa) else (sb, sa)
     same_model = (ca.request_model or ca.response_model) == (cb.request_model or cb.response_model)
-    return same_model and other.start_ns <= native.start_ns and native.end_ns <= other.end_ns
+    if not same_model or ca.operation != cb.operation:
+        return False
+    if _is_native(sa) != _is_native(sb):  # possibly in another trace (OpenLLMetry beside the Anthropic SDK)
+        native, other = (sa, sb) if _is_native(sa) else (sb, sa)
+        return other.start_ns <= native.start_ns and native.end_ns <= other.end_ns
+    overlap = seen.start_ns <= sb.end_ns and sb.start_ns <= seen.end_ns
+    return sa.trace_id == sb.trace_id and bool(seen.scopes - {sb.scope}) and overlap
 
 
 def deduplicate(calls: list[tuple[SpanView, LlmCall]]) -> tuple[list[tuple[SpanView, LlmCall]], int]:
-    """Merge spans of the same call. Linear in the batch: response ids are looked up in a dict; only
-    spans without one (or from a native SDK) need the time-containment comparison."""
+    """Merge spans of the same call. Near-linear in the batch: response ids are looked up in a dict;
+    the other rules compare a span only with the calls of its own trace, and with native SDK spans
+    (which may sit in another trace). Spans with a response id go first, so that a span without one
+    meets the call its siblings already merged."""
+    calls = sorted(calls, key=lambda item: item[1].response_id is None)
     kept: list[tuple[SpanView, LlmCall]] = []
+    seen: list[_Seen] = []
     by_response: dict[str, int] = {}
-    loose: list[int] = []  # kept entries that can only match by time containment
+    by_trace: dict[str, list[int]] = {}
+    natives: list[int] = []  # kept native-SDK spans
+    without_id: list[int] = []  # kept spans with no response id (a native span may match them anywhere)
     merged = 0
     for item in calls:
-        response_id = item[1].response_id
-        match = by_response.get(response_id) if response_id else None
+        span, call = item
+        match = by_response.get(call.response_id) if call.response_id else None
         if match is None:
-            match = next((i for i in loose if _same_call(kept[i], item)), None)
+            candidates = by_trace.get(span.trace_id, []) + natives + (without_id if _is_native(span) else [])
+            match = next((i for i in dict.fromkeys(candidates) if _same_call(kept[i], item, seen[i])), None)
         if match is None:
             kept.append(item)
+            seen.append(_Seen({span.scope}, span.start_ns, span.end_ns))
             index = len(kept) - 1
-            if response_id:
-                by_response.setdefault(response_id, index)
-            if not response_id or _is_native(item[0]):
-                loose.append(index)
+            by_trace.setdefault(span.trace_id, []).append(index)
+            if call.response_id:
+                by_response.setdefault(call.response_id, index)
+            else:
+                without_id.append(index)
+            if _is_native(span):
+                natives.append(index)
             continue
         merged += 1
+        group = seen[match]
+        group.scopes.add(span.scope)
+        group.start_ns, group.end_ns = min(group.start_ns, span.start_ns), max(group.end_ns, span.end_ns)
         current = kept[match]
         winner, loser = (item, current) if _rank(item) > _rank(current) else (current, item)
         _merge(winner, loser)
         kept[match] = winner
         if winner[1].response_id:
             by_response.setdefault(winner[1].response_id, match)
+    # a merged call lasted as long as all its spans (logfire's streaming span alone lasts 0 ms)
+    for i, (span, call) in enumerate(kept):
+        if (seen[i].start_ns, seen[i].end_ns) != (span.start_ns, span.end_ns):
+            kept[i] = (dataclasses.replace(span, start_ns=seen[i].start_ns, end_ns=seen[i].end_ns), call)
     return kept, merged
 
 
