@@ -42,6 +42,9 @@ def _block(p: Part) -> dict[str, Any] | None:
         }
     if kind == "uri":
         return {"type": "image", "source": {"type": "url", "url": p.get("uri")}}
+    if kind == "file":
+        block = "image" if p.get("modality") == "image" else "document"
+        return {"type": block, "source": {"type": "file", "file_id": p.get("file_id")}}
     if kind == "tool_call":
         args = arguments_object(p.get("arguments"))
         return {

@@ -30,7 +30,7 @@ def finish_reason(value: str | None) -> str | None:
 
 
 def _content(parts: list[Part]) -> str | list[dict[str, Any]] | None:
-    visible = [p for p in parts if p.get("type") in ("text", "uri", "blob")]
+    visible = [p for p in parts if p.get("type") in ("text", "uri", "blob", "file")]
     if not visible:
         return None
     if all(p["type"] == "text" for p in visible):
@@ -41,6 +41,8 @@ def _content(parts: list[Part]) -> str | list[dict[str, Any]] | None:
             out.append({"type": "text", "text": p.get("content", "")})
         elif p["type"] == "uri":
             out.append({"type": "image_url", "image_url": {"url": p.get("uri")}})
+        elif p["type"] == "file":  # an uploaded file, by id (GenAI semconv after 1.41)
+            out.append({"type": "file", "file": {"file_id": p.get("file_id")}})
         else:
             out.append(
                 {

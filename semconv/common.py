@@ -25,7 +25,8 @@ TTFT_SECONDS = (
     "gen_ai.client.operation.time_to_first_chunk",
     "gen_ai.server.time_to_first_token",
 )
-CHUNK_EVENTS = ("gen_ai.content.completion.chunk", "llm.content.completion.chunk")
+# span events at each streamed chunk (OpenLLMetry) or at the first one (OpenInference's LlamaIndex)
+CHUNK_EVENTS = ("gen_ai.content.completion.chunk", "llm.content.completion.chunk", "First Token Stream Event")
 
 
 def exception_event(span: SpanView) -> dict[str, Any]:
@@ -79,6 +80,8 @@ def _provider_error(message: str | None) -> dict[str, str] | None:
         except (ValueError, SyntaxError, MemoryError, RecursionError):
             return None
     error = body.get("error") if isinstance(body, dict) else None
+    if isinstance(error, str):  # a wrapper quoting the SDK's own message (OpenAI Agents SDK spans)
+        return _provider_error(error)
     if not isinstance(error, dict):
         return None
     return {k: str(error[k]) for k in ("type", "message") if isinstance(error.get(k), str)}

@@ -10,7 +10,7 @@ from typing import Any
 
 from . import common
 from .model import LlmCall, Message, Usage
-from .parts import normalize_tool, to_message, to_messages, to_parts
+from .parts import normalize_tool, text_of, to_message, to_messages, to_parts
 from .span import SpanView, items, obj, parse_json
 
 CALL_OPERATIONS = {
@@ -50,14 +50,34 @@ def is_call(span: SpanView) -> bool:
     if (span.get_str("traceloop.span.kind") or "").lower() in NON_CALL_KINDS:
         return False
     model = span.get_str("gen_ai.request.model", "gen_ai.response.model")
-    return bool(span.get_str("gen_ai.system")) and bool(model or span.attrs.get("gen_ai.prompt.0.role"))
+    if span.get_str("gen_ai.system"):
+        return bool(model or span.attrs.get("gen_ai.prompt.0.role"))
+    return _bare_failure(span) is not None
+
+
+def _bare_failure(span: SpanView) -> tuple[str, str, str] | None:
+    """(provider, operation, model) of a failed call whose span kept only its name `{operation} {model}`
+    and its instrumentation's scope: OpenLIT's Anthropic spans of failed calls carry no attribute."""
+    if span.status_code != common.STATUS_ERROR or not span.scope.startswith(_BARE_FAILURE_SCOPE):
+        return None
+    operation, _, model = span.name.partition(" ")
+    if operation.lower() not in CALL_OPERATIONS or not model:
+        return None
+    return span.scope[len(_BARE_FAILURE_SCOPE) :], operation.lower(), model
+
+
+_BARE_FAILURE_SCOPE = "openlit.instrumentation."
 
 
 def _operation(span: SpanView) -> str:
-    op = (span.get_str("gen_ai.operation.name", "llm.request.type") or "chat").lower()
+    bare = None if "gen_ai.operation.name" in span.attrs else _bare_failure(span)
+    op = (span.get_str("gen_ai.operation.name", "llm.request.type") or (bare[1] if bare else "chat")).lower()
     if op in ("embedding", "embeddings"):
         return "embeddings"
-    if op in ("responses", "response") or span.name in ("openai.response", "openai.responses"):
+    # OpenLLMetry's OpenAI instrumentation says "chat" for Responses API calls too; its agents
+    # instrumentation names every model call "openai.response", Chat Completions ones included
+    by_name = span.name in ("openai.response", "openai.responses") and "openai_agents" not in span.scope
+    if op in ("responses", "response") or by_name:
         return "responses"
     return CALL_OPERATIONS.get(op, "chat")
 
@@ -126,9 +146,10 @@ def _tools(span: SpanView) -> list[dict[str, Any]]:
 
 # Emitters whose input token count leaves cache reads and writes out (the provider's own convention),
 # where OTel GenAI counts them in: OpenLLMetry's Bedrock instrumentation copies Anthropic's
-# `input_tokens` (InvokeModel) and Converse's `inputTokens`, both without cache. Every other emitter
-# read here counts them in (OpenLLMetry's Anthropic instrumentation adds them up itself).
-_INPUT_WITHOUT_CACHE_SCOPES = ("opentelemetry.instrumentation.bedrock",)
+# `input_tokens` (InvokeModel) and Converse's `inputTokens`, OpenLIT's Anthropic instrumentation
+# Anthropic's `input_tokens`, all without cache. Every other emitter read here counts them in
+# (OpenLLMetry's and pydantic-ai's Anthropic spans add them up, LiteLLM reports OpenAI's convention).
+_INPUT_WITHOUT_CACHE_SCOPES = ("opentelemetry.instrumentation.bedrock", "openlit.instrumentation.anthropic")
 
 
 def read_usage(span: SpanView) -> Usage:
@@ -222,6 +243,8 @@ def read(span: SpanView) -> LlmCall:
     if call.operation == "text_completion" and (call.provider or "").lower() == "anthropic":
         call.operation = "chat"  # OpenLLMetry <= 0.53 labels Anthropic Messages calls "completion"
     call.request_model = span.get_str("gen_ai.request.model")
+    if call.provider is None and call.request_model is None and (bare := _bare_failure(span)):
+        call.provider, call.request_model = bare[0], bare[2]
     call.response_model = _response_model(span, call.request_model)
     call.response_id = span.get_str("gen_ai.response.id")
 
@@ -234,6 +257,9 @@ def read(span: SpanView) -> LlmCall:
     call.messages = (
         to_messages(span.get_json("gen_ai.input.messages")) or _indexed_messages(span, "gen_ai.prompt") or event_in
     )
+    system_messages = [m for m in call.messages if m["role"] in ("system", "developer")]
+    if call.system and text_of(call.system) == "".join(text_of(m["parts"]) for m in system_messages):
+        call.system = []  # OpenLIT sends the system prompt both ways: once is what the app sent
     call.output = (
         to_messages(span.get_json("gen_ai.output.messages"))
         or _indexed_messages(span, "gen_ai.completion")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import common
 from .model import LlmCall, Message, Usage
 from .parts import normalize_tool, to_message, to_messages
 from .span import SpanView, items, obj, parse_json
@@ -13,8 +14,27 @@ from .span import SpanView, items, obj, parse_json
 CALL_KINDS = {"LLM", "EMBEDDING"}
 
 
+_RESPONSE_KEYS = ("choices", "output", "content", "candidates", "data", "embeddings")
+
+
 def is_call(span: SpanView) -> bool:
-    return (span.get_str("openinference.span.kind") or "").upper() in CALL_KINDS
+    """An LLM or EMBEDDING span that shows an API call: an answer, token counts, embeddings or an error.
+    LlamaIndex also labels LLM the steps that only prepare a call (`OpenAI._prepare_chat_with_tools`,
+    whose output is the request it built): those are not calls."""
+    kind = (span.get_str("openinference.span.kind") or "").upper()
+    if kind not in CALL_KINDS:
+        return False
+    if span.status_code == common.STATUS_ERROR or kind == "EMBEDDING":
+        return True
+    attrs = span.attrs
+    if "llm.output_messages.0.message.role" in attrs or "llm.token_count.total" in attrs:
+        return True
+    if any(k.startswith(("llm.output_messages.", "llm.token_count.")) for k in attrs):
+        return True
+    output = span.get_json("output.value") if span.get_str("output.mime_type") == "application/json" else None
+    if isinstance(output, dict):
+        return any(k in output for k in _RESPONSE_KEYS)
+    return bool(span.get_str("output.value"))  # text output: the answer itself
 
 
 def _content_parts(contents: Any) -> list[dict[str, Any]]:
@@ -118,7 +138,7 @@ def read(span: SpanView) -> LlmCall:
     if isinstance(params.get("max_completion_tokens"), int):
         call.params["max_tokens"] = params["max_completion_tokens"]
     stream = params.get("stream", request.get("stream"))
-    call.stream = stream if isinstance(stream, bool) else None
+    call.stream = stream if isinstance(stream, bool) else (True if common.chunk_events(span) else None)
 
     call.usage = Usage(
         input_tokens=span.get_int("llm.token_count.prompt"),
@@ -129,6 +149,8 @@ def read(span: SpanView) -> LlmCall:
         reasoning_tokens=span.get_int("llm.token_count.completion_details.reasoning"),
     )
     call.url = span.get_str("url.full")
+    base_url = params.get("base_url")  # the OpenAI Agents SDK's client
+    call.api_base = base_url if isinstance(base_url, str) and base_url.startswith(("http://", "https://")) else None
     return call
 
 

@@ -79,7 +79,8 @@ def _merge(winner: tuple[SpanView, LlmCall], other: tuple[SpanView, LlmCall]) ->
     """Complete the winner with facts only the other span had; an SDK's own usage wins (it is what the
     API reported; instrumentations have been seen to count stream tokens differently)."""
     call, extra = winner[1], other[1]
-    for name in ("native_stop_reason", "http_status", "ttft_ms", "stream", "url", "response_id", "error"):
+    for name in ("native_stop_reason", "http_status", "ttft_ms", "stream", "url", "response_id", "error",
+                 "request_model", "response_model", "api_base", "api_version"):  # fmt: skip
         if getattr(call, name) is None and getattr(extra, name) is not None:
             setattr(call, name, getattr(extra, name))
     if _is_native(other[0]) and extra.usage.known():

@@ -124,7 +124,8 @@ def build(span: SpanView, call: LlmCall, options: MapOptions) -> Record:
         response_json = omit_content(response_json, request=False)
         meta["Helicone-Omit-Response"] = "true"
 
-    end_ns = max(span.end_ns, span.start_ns)
+    # a stream's span may end before its chunks arrive (OpenInference's LlamaIndex): events are the call too
+    end_ns = max(span.end_ns, span.start_ns, *(e.time_ns for e in span.events))
     timing: dict[str, Any] = {"startTime": timestamp(span.start_ns), "endTime": timestamp(end_ns)}
     if call.ttft_ms is not None:
         timing["timeToFirstToken"] = call.ttft_ms

@@ -21,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import contextlib
 
 from fakeprovider import FakeProvider
+from offline import loopback_only
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
@@ -373,6 +374,7 @@ def capture_vercel(out: Path, only: set[str]) -> None:
 
 
 def main() -> None:
+    loopback_only()
     kind, out = sys.argv[1], Path(sys.argv[2])
     if kind == "vercel":
         out.mkdir(parents=True, exist_ok=True)

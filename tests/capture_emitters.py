@@ -24,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from capture import MESSAGES, WEATHER_TOOL_OPENAI, Collect
 from fakeprovider import FakeProvider
+from offline import loopback_only
 from opentelemetry import trace
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.sdk.resources import Resource
@@ -42,7 +43,6 @@ def tracer_provider(collect: Collect) -> TracerProvider:
 
 
 def litellm_scenarios(fake: FakeProvider, collect: Collect) -> Scenarios:
-    os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"  # its bundled prices, not a download at import
     import litellm
     from litellm.integrations.opentelemetry import OpenTelemetry, OpenTelemetryConfig
 
@@ -64,17 +64,22 @@ def litellm_scenarios(fake: FakeProvider, collect: Collect) -> Scenarios:
         ),
         "litellm.stream": stream,
         "litellm.tool_call": lambda: litellm.completion(
-            model="openai/gpt-4o-mini", messages=[{"role": "user", "content": "Weather in Paris?"}],
-            tools=[WEATHER_TOOL_OPENAI], **common,
-        ),  # fmt: skip
+            model="openai/gpt-4o-mini",
+            messages=[{"role": "user", "content": "Weather in Paris?"}],
+            tools=[WEATHER_TOOL_OPENAI],
+            **common,
+        ),
         "litellm.error": error,
         "litellm.embeddings": lambda: litellm.embedding(
             model="openai/text-embedding-3-small", input=["hello", "world"], **common
         ),
         "litellm.anthropic": lambda: litellm.completion(
-            model="anthropic/claude-sonnet-4-5", messages=MESSAGES, max_tokens=100,
-            api_base=fake.anthropic_base_url, api_key="sk-ant-fake",
-        ),  # fmt: skip
+            model="anthropic/claude-sonnet-4-5",
+            messages=MESSAGES,
+            max_tokens=100,
+            api_base=fake.anthropic_base_url,
+            api_key="sk-ant-fake",
+        ),
     }
 
 
@@ -126,16 +131,105 @@ async def _claude_stream(agent: Any) -> None:
             pass
 
 
+def llamaindex_scenarios(fake: FakeProvider, collect: Collect) -> Scenarios:
+    from llama_index.core.llms import ChatMessage
+    from llama_index.core.tools import FunctionTool
+    from llama_index.llms.openai import OpenAI
+    from openinference.instrumentation.llama_index import LlamaIndexInstrumentor
+
+    LlamaIndexInstrumentor().instrument(tracer_provider=tracer_provider(collect))
+    llm = OpenAI(model="gpt-4o-mini", api_base=fake.openai_base_url, api_key="sk-fake", max_retries=0, temperature=0.2)
+    messages = [ChatMessage(role="system", content="You are terse."), ChatMessage(role="user", content=QUESTION)]
+
+    def get_weather(city: str) -> str:
+        """Current weather for a city"""
+        return "Sunny, 21C"
+
+    def stream() -> None:
+        for _ in llm.stream_chat(messages):
+            pass
+
+    def error() -> None:  # LlamaIndex refuses unknown model names: the fake answers 429 to this prompt
+        with contextlib.suppress(Exception):
+            llm.chat([ChatMessage(role="user", content="Please answer error-429")])
+
+    return {
+        "llamaindex.chat": lambda: llm.chat(messages),
+        "llamaindex.stream": stream,
+        "llamaindex.tool_call": lambda: llm.chat_with_tools(
+            [FunctionTool.from_defaults(fn=get_weather)], user_msg="Weather in Paris?"
+        ),
+        "llamaindex.error": error,
+    }
+
+
+def agents_scenarios(fake: FakeProvider, collect: Collect, instrumentation: str) -> Scenarios:
+    """The OpenAI Agents SDK on chat completions and on the Responses API, traced by OpenInference or by
+    OpenLLMetry (its agents instrumentation beside its OpenAI instrumentation)."""
+    from agents import Agent, OpenAIChatCompletionsModel, OpenAIResponsesModel, Runner, set_trace_processors
+    from openai import AsyncOpenAI
+
+    set_trace_processors([])  # the SDK's own exporter would post traces to OpenAI: none leave the machine
+    provider = tracer_provider(collect)
+    if instrumentation == "openinference":
+        from openinference.instrumentation.openai_agents import OpenAIAgentsInstrumentor
+
+        OpenAIAgentsInstrumentor().instrument(tracer_provider=provider)
+    else:
+        from opentelemetry.instrumentation.openai import OpenAIInstrumentor
+        from opentelemetry.instrumentation.openai_agents import OpenAIAgentsInstrumentor as Agents
+
+        OpenAIInstrumentor().instrument(tracer_provider=provider)
+        Agents().instrument(tracer_provider=provider)
+
+    async def run(model: str, api: str = "chat") -> None:
+        # a client per run: each scenario has its own event loop (asyncio.run)
+        client = AsyncOpenAI(base_url=fake.openai_base_url, api_key="sk-fake", max_retries=0)
+        kind = OpenAIResponsesModel if api == "responses" else OpenAIChatCompletionsModel
+        agent = Agent(name=f"{api}-agent", instructions="You are terse.", model=kind(model=model, openai_client=client))
+        with contextlib.suppress(Exception):
+            await Runner.run(agent, QUESTION)
+
+    return {
+        "agents.chat": lambda: run("gpt-4o-mini"),
+        "agents.responses": lambda: run("gpt-4o-mini", "responses"),
+        "agents.error": lambda: run("gpt-4o-mini-error-429"),
+    }
+
+
+def openlit_scenarios(fake: FakeProvider, collect: Collect) -> Scenarios:
+    import openlit
+    from capture import anthropic_scenarios, openai_scenarios
+
+    tracer_provider(collect)  # OpenLIT reuses a configured provider
+    os.environ["OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"] = "true"  # OpenLIT reads it as a boolean
+    prices = Path(os.environ.get("TMPDIR", "/tmp")) / f"openlit-prices-{os.getpid()}.json"
+    prices.write_text("{}")  # its pricing table is otherwise downloaded at init
+    openlit.init(application_name="capture-app", pricing_json=str(prices), disable_metrics=True,
+                 collect_gpu_stats=False)  # fmt: skip
+    wanted = ("openai.chat", "openai.stream_usage", "openai.tool_call", "openai.error", "openai.embeddings",
+              "anthropic.chat", "anthropic.stream", "anthropic.error")  # fmt: skip
+    both = {**openai_scenarios(fake.openai_base_url), **anthropic_scenarios(fake.anthropic_base_url)}
+    return {f"openlit.{name}": both[name] for name in wanted}
+
+
 SETUPS: dict[str, Callable[[FakeProvider, Collect], Scenarios]] = {
     "litellm": litellm_scenarios,
     "litellm-latest": litellm_scenarios,  # with OTEL_SEMCONV_STABILITY_OPT_IN=gen_ai_latest_experimental
     "pydantic-ai": pydantic_ai_scenarios,
+    "llamaindex": llamaindex_scenarios,
+    "openlit": openlit_scenarios,
+    "agents-openinference": lambda fake, collect: agents_scenarios(fake, collect, "openinference"),
+    "agents-openllmetry": lambda fake, collect: agents_scenarios(fake, collect, "openllmetry"),
     "pydantic-ai-sdk": lambda fake, collect: pydantic_ai_scenarios(fake, collect, sdk_spans=True),
 }
 
 
 def main() -> None:
+    loopback_only()
     kind, out = sys.argv[1], Path(sys.argv[2])
+    # LiteLLM (imported by OpenLIT too) downloads its price table at import unless told not to
+    os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
     if kind == "litellm-latest":
         os.environ["OTEL_SEMCONV_STABILITY_OPT_IN"] = "gen_ai_latest_experimental"
     os.environ.setdefault("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "SPAN_ONLY")

@@ -71,7 +71,8 @@ class FakeProvider:
 
     def _handle(self, h: BaseHTTPRequestHandler, path: str, body: dict[str, Any]) -> None:
         model = str(body.get("model", "")) or unquote(path)  # Bedrock and Gemini name the model in the path
-        error = re.search(r"error-(\d{3})", model)
+        # `error-429` in the model name (or, for clients that check model names, in the prompt) answers 429
+        error = re.search(r"error-(\d{3})", model) or re.search(r"error-(\d{3})", json.dumps(body.get("messages")))
         n = self._next_id()
         if error:
             status = int(error.group(1))

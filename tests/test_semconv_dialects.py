@@ -626,3 +626,48 @@ def test_evaluation_events_become_scores_helicone_accepts() -> None:
     header = dict(record.headers())["helicone-scores"]
     assert json.loads(header) == record.scores
     assert "scores" not in record.value  # the async-log body stays what Helicone's log routes accept
+
+
+# --- OTel GenAI semantic conventions after 1.41 ------------------------------------------------------
+
+
+def test_the_newest_genai_names() -> None:
+    """cache_write (was cache_creation), time_to_first_chunk, request.stream, reasoning / blob / uri /
+    file parts, finish_reasons and conversation.id, as semantic-conventions-genai writes them."""
+    inputs = [{"role": "user", "parts": [
+        {"type": "text", "content": "Compare these"},
+        {"type": "blob", "modality": "image", "mime_type": "image/png", "content": "iVBORw0KGgo="},
+        {"type": "uri", "modality": "image", "mime_type": "image/jpeg", "uri": "https://example.com/a.jpg"},
+        {"type": "file", "modality": "document", "mime_type": "application/pdf", "file_id": "file-abc"},
+    ]}]  # fmt: skip
+    reasoning = {"type": "reasoning", "content": "Looking at both..."}
+    outputs = [
+        {
+            "role": "assistant",
+            "finish_reason": "stop",
+            "parts": [reasoning, {"type": "text", "content": "They differ."}],
+        }
+    ]
+    attrs = {
+        **GENAI_CHAT, "gen_ai.provider.name": "anthropic", "gen_ai.request.model": "claude-sonnet-4-5",
+        "gen_ai.input.messages": json.dumps(inputs), "gen_ai.output.messages": json.dumps(outputs),
+        "gen_ai.usage.input_tokens": 100, "gen_ai.usage.output_tokens": 20,
+        "gen_ai.usage.cache_read.input_tokens": 60, "gen_ai.usage.cache_write.input_tokens": 30,
+        "gen_ai.request.stream": True, "gen_ai.response.time_to_first_chunk": 0.25,
+        "gen_ai.response.finish_reasons": ["stop"], "gen_ai.conversation.id": "conv-1",
+    }  # fmt: skip
+    record = only_record(request(span("chat", attrs)))
+    content = record["providerRequest"]["json"]["messages"][0]["content"]
+    assert [b["type"] for b in content] == ["text", "image", "image", "document"]
+    assert content[1]["source"] == {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="}
+    assert content[3]["source"] == {"type": "file", "file_id": "file-abc"}
+    assert record["providerRequest"]["meta"]["Helicone-Session-Id"] == "conv-1"
+    assert record["timing"]["timeToFirstToken"] == 250
+    stored = stored_record(record)
+    assert stored.is_stream
+    assert stored.response["content"][0] == {"type": "thinking", "thinking": "Looking at both..."}
+    assert stored.response["stop_reason"] == "end_turn"
+    # Anthropic counts input without cache: 100 - 60 read - 30 written = 10, each cache count apart
+    assert stored.response["usage"] == {"input_tokens": 10, "cache_read_input_tokens": 60,
+                                        "cache_creation_input_tokens": 30, "output_tokens": 20}  # fmt: skip
+    assert (stored.prompt_tokens, stored.cache_read_tokens) == (100, 60)
