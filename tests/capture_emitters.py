@@ -99,36 +99,35 @@ def pydantic_ai_scenarios(fake: FakeProvider, collect: Collect, sdk_spans: bool 
     if sdk_spans:
         logfire.instrument_openai()
         logfire.instrument_anthropic()
-    openai_model = OpenAIChatModel("gpt-4o-mini", provider=OpenAIProvider(base_url=fake.openai_base_url,
-                                                                          api_key="sk-fake"))  # fmt: skip
-    claude = AnthropicModel("claude-sonnet-4-5", provider=AnthropicProvider(base_url=fake.anthropic_base_url,
-                                                                            api_key="sk-ant-fake"))  # fmt: skip
-    agent = Agent(openai_model, instructions="You are terse.")
-    claude_agent = Agent(claude, instructions="You are terse.")
 
-    async def stream() -> None:
-        async with agent.run_stream(QUESTION) as result:
+    def agent(model: str) -> Any:
+        """A fresh client per run (each scenario has its own event loop), with no retries of its own."""
+        from anthropic import AsyncAnthropic
+        from openai import AsyncOpenAI
+
+        if model.startswith("claude"):
+            client = AsyncAnthropic(base_url=fake.anthropic_base_url, api_key="sk-ant-fake", max_retries=0)
+            return Agent(AnthropicModel(model, provider=AnthropicProvider(anthropic_client=client)),
+                         instructions="You are terse.")  # fmt: skip
+        openai_client = AsyncOpenAI(base_url=fake.openai_base_url, api_key="sk-fake", max_retries=0)
+        return Agent(OpenAIChatModel(model, provider=OpenAIProvider(openai_client=openai_client)),
+                     instructions="You are terse.")  # fmt: skip
+
+    async def stream(model: str) -> None:
+        async with agent(model).run_stream(QUESTION) as result:
             async for _ in result.stream_text():
                 pass
 
-    def error() -> None:
-        failing = Agent(OpenAIChatModel("gpt-4o-mini-error-429", provider=OpenAIProvider(
-            base_url=fake.openai_base_url, api_key="sk-fake")))  # fmt: skip
+    async def error() -> None:
         with contextlib.suppress(Exception):
-            failing.run_sync(QUESTION)
+            await agent("gpt-4o-mini-error-429").run(QUESTION)
 
     return {
-        "pydantic_ai.chat": lambda: agent.run_sync(QUESTION),
-        "pydantic_ai.stream": stream,
+        "pydantic_ai.chat": lambda: agent("gpt-4o-mini").run(QUESTION),
+        "pydantic_ai.stream": lambda: stream("gpt-4o-mini"),
         "pydantic_ai.error": error,
-        "pydantic_ai.anthropic_stream": lambda: _claude_stream(claude_agent),
+        "pydantic_ai.anthropic_stream": lambda: stream("claude-sonnet-4-5"),
     }
-
-
-async def _claude_stream(agent: Any) -> None:
-    async with agent.run_stream(QUESTION) as result:
-        async for _ in result.stream_text():
-            pass
 
 
 def llamaindex_scenarios(fake: FakeProvider, collect: Collect) -> Scenarios:

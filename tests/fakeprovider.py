@@ -194,8 +194,10 @@ class FakeProvider:
                  "cache_creation_input_tokens": 0}  # fmt: skip
         events: list[tuple[str, dict[str, Any]]] = []
         if api == "invoke-with-response-stream":
-            message = {"id": f"msg_bdrk_{n}", "type": "message", "role": "assistant", "model": model, "content": [],
-                       "stop_reason": None, "usage": {**usage, "output_tokens": 1}}  # fmt: skip
+            message: dict[str, Any] = {
+                "id": f"msg_bdrk_{n}", "type": "message", "role": "assistant", "model": model, "content": [],
+                "stop_reason": None, "usage": {**usage, "output_tokens": 1},
+            }  # fmt: skip
             anthropic_events: list[dict[str, Any]] = [
                 {"type": "message_start", "message": message},
                 {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
