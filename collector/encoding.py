@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from helicone_otel.semconv import MapOptions, map_request
+from helicone_otel.semconv import MapOptions, map_request, stream
 from helicone_otel.semconv.record import record_json
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
@@ -188,15 +188,21 @@ def _string_slots(node: Any, out: list[tuple[int, Any, Any]]) -> None:
 
 
 def _truncate_json(value: dict[str, Any], limit: int) -> tuple[dict[str, Any], bytes]:
-    """Cut the largest strings of the request and response bodies until the record fits."""
+    """Cut the largest strings of the request and response bodies until the record fits. A streamed
+    response (SSE text) is cut inside its frames, so that it stays SSE that Helicone's readers parse."""
     value = json.loads(json.dumps(value))  # work on a copy
+    response = value["providerResponse"]
+    sse = stream.frames(response["textBody"]) if isinstance(response.get("textBody"), str) else None
     for _ in range(64):
+        if sse is not None:
+            response["textBody"] = stream.render(sse)
         data = record_json(value)
         if len(data) <= limit:
             return value, data
         slots: list[tuple[int, Any, Any]] = []
         _string_slots(value["providerRequest"]["json"], slots)
-        _string_slots(value["providerResponse"]["json"], slots)
+        _string_slots(response["json"], slots)
+        _string_slots([data for _, data in sse or [] if not isinstance(data, str)], slots)
         if not slots:
             break
         _, container, key = max(slots, key=lambda s: s[0])

@@ -94,3 +94,26 @@ def anthropic(body: dict[str, Any]) -> str:
 def gemini(body: dict[str, Any]) -> str:
     """`streamGenerateContent?alt=sse`: one chunk with the candidates and the usage."""
     return _frame(body)
+
+
+def frames(text: str) -> list[tuple[str | None, Any]]:
+    """The (event, data) frames of SSE text as this module writes it, data JSON-decoded where it is
+    JSON: what a size limit cuts inside, before `render` writes the stream again."""
+    out: list[tuple[str | None, Any]] = []
+    for block in text.split("\n\n"):
+        event, data = None, None
+        for line in block.split("\n"):
+            if line.startswith("event: "):
+                event = line[7:]
+            elif line.startswith("data: "):
+                data = line[6:]
+        if data is not None:
+            try:
+                out.append((event, json.loads(data) if data != "[DONE]" else data))
+            except ValueError:
+                out.append((event, data))
+    return out
+
+
+def render(stream_frames: list[tuple[str | None, Any]]) -> str:
+    return "".join(_frame(data, event) for event, data in stream_frames)

@@ -9,6 +9,7 @@ from helicone_otel.collector.config import ExporterConfig
 from helicone_otel.collector.encoding import encode
 from helicone_otel.semconv import MapOptions
 from helicone_otel.semconv import mapper as mapper_module
+from helicone_rules import stored_record
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from otlp_builder import request, span
 
@@ -40,6 +41,18 @@ def test_oversized_record_is_cut_to_fit_with_a_marker() -> None:
     assert content.startswith("tool output tool output")
     assert content.endswith("bytes by helicone-otel]")
     assert body["providerResponse"]["json"]["usage"]["prompt_tokens"] == 10  # what counts for cost survives
+
+
+def test_an_oversized_stream_is_cut_inside_its_sse_frames() -> None:
+    output = [{"role": "assistant", "parts": [{"type": "text", "content": "word " * 400_000}], "finish_reason": "stop"}]
+    attrs = {**CHAT, "gen_ai.request.stream": True, "gen_ai.usage.output_tokens": 400_000,
+             "gen_ai.output.messages": json.dumps(output)}  # fmt: skip
+    encoded = encode(request(span("chat", attrs)), ExporterConfig(max_message_bytes=100_000), MapOptions())
+    [record] = encoded.records
+    assert encoded.truncated == 1 and len(record.value) <= 100_000
+    stored = stored_record(json.loads(record.value))  # still SSE that Helicone's stream reader parses
+    assert stored.is_stream and (stored.prompt_tokens, stored.completion_tokens) == (10, 400_000)
+    assert stored.text.startswith("word word") and stored.text.endswith("bytes by helicone-otel]")
 
 
 def test_otlp_proto_one_record_per_trace_split_by_span_and_cut_when_needed() -> None:
