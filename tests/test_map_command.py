@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import subprocess
 import sys
@@ -77,3 +78,16 @@ def test_privacy_flags_apply(tmp_path: Path) -> None:
     proc = run_map(str(path), "--omit-request")
     assert "messages" not in json.loads(proc.stdout)["providerRequest"]["json"]
     assert run_map(str(path), "--redact", "(").returncode == 2
+
+
+def test_a_base64_id_is_named_as_such(tmp_path: Path) -> None:
+    """protobuf's own JSON mapping writes ids as base64; OTLP/JSON wants hex. A pretty-printed file of
+    that kind is one JSON document, not JSON lines: its error is the id, not 'line 1'."""
+    span = {"traceId": base64.b64encode(bytes(range(16))).decode(), "spanId": "AAECAwQFBgc=", "name": "chat"}
+    path = tmp_path / "base64.json"
+    path.write_text(json.dumps({"resourceSpans": [{"scopeSpans": [{"spans": [span]}]}]}, indent=2))
+    proc = run_map(str(path))
+    assert proc.returncode == 2
+    assert "spans[0].traceId: 'AAECAwQFBgcICQoLDA0ODw==' is a base64 id" in proc.stderr
+    assert "ids are hex, here '000102030405060708090a0b0c0d0e0f'" in proc.stderr
+    assert "line 1" not in proc.stderr and ":1:" not in proc.stderr

@@ -9,6 +9,7 @@ map, 2 a file could not be read or decoded.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +26,14 @@ class InputError(ValueError):
     """A file is missing or not OTLP; the message names the file and, for JSON, the line."""
 
 
+def _is_json(data: bytes) -> bool:
+    try:
+        json.loads(data)
+    except (ValueError, UnicodeDecodeError):
+        return False
+    return True
+
+
 def read_requests(path: Path) -> Iterator[ExportTraceServiceRequest]:
     try:
         data = path.read_bytes()
@@ -36,7 +45,7 @@ def read_requests(path: Path) -> Iterator[ExportTraceServiceRequest]:
             return
         except OtlpJsonError as whole:
             lines = [line for line in data.splitlines() if line.strip()]
-            if len(lines) < 2:
+            if len(lines) < 2 or _is_json(data):  # one document, wrong as OTLP: say why, not "line 1"
                 raise InputError(f"{path}: {whole}") from whole
         for number, line in enumerate(data.splitlines(), 1):
             if line.strip():

@@ -32,12 +32,24 @@ def _convert_ids(obj: dict[str, Any], where: str, to_proto: bool) -> None:
             try:
                 raw = bytes.fromhex(value)
             except ValueError as exc:
-                raise OtlpJsonError(f"{where}.{key}: not hex: {value[:40]!r}") from exc
+                raise OtlpJsonError(_not_hex(f"{where}.{key}", value, size)) from exc
             if len(raw) != size:
                 raise OtlpJsonError(f"{where}.{key}: expected {size} bytes, got {len(raw)}")
             obj[key] = base64.b64encode(raw).decode()
         else:
             obj[key] = base64.b64decode(value).hex()
+
+
+def _not_hex(where: str, value: str, size: int) -> str:
+    """Says so when an id is base64: what protobuf's own JSON mapping writes, but OTLP/JSON does not."""
+    try:
+        raw = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raw = b""
+    if len(raw) == size:
+        return (f"{where}: {value!r} is a base64 id (protobuf's JSON mapping); OTLP/JSON ids are hex, "
+                f"here {raw.hex()!r}")  # fmt: skip
+    return f"{where}: not hex: {value[:40]!r}"
 
 
 def _walk_spans(doc: dict[str, Any], to_proto: bool) -> None:
