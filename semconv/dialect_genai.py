@@ -10,7 +10,7 @@ from typing import Any
 
 from . import common
 from .model import LlmCall, Message, Usage
-from .parts import normalize_tool, text_of, to_message, to_messages, to_parts
+from .parts import normalize_tools, text_of, to_message, to_messages, to_parts
 from .span import SpanView, items, obj, parse_json
 
 CALL_OPERATIONS = {
@@ -141,7 +141,7 @@ def _event_messages(span: SpanView) -> tuple[list[Message], list[Message]]:
 def _tools(span: SpanView) -> list[dict[str, Any]]:
     defs = span.get_json("gen_ai.tool.definitions")
     raw = defs if isinstance(defs, list) else span.indexed("llm.request.functions")
-    return [t for t in (normalize_tool(d) for d in raw) if t is not None]
+    return normalize_tools(raw)
 
 
 # Emitters whose input token count leaves cache reads and writes out (the provider's own convention),

@@ -8,7 +8,7 @@ from typing import Any
 
 from . import common
 from .model import LlmCall, Message, Usage
-from .parts import normalize_tool, to_message, to_messages
+from .parts import normalize_tools, to_message, to_messages
 from .span import SpanView, items, obj, parse_json
 
 CALL_KINDS = {"LLM", "EMBEDDING"}
@@ -111,7 +111,7 @@ def read(span: SpanView) -> LlmCall:
         for message in call.output:
             message.setdefault("finish_reason", finish)
     tools = [parse_json(t.get("tool", {}).get("json_schema")) for t in span.indexed("llm.tools")]
-    call.tools = [t for t in (normalize_tool(x) for x in tools or request.get("tools") or []) if t is not None]
+    call.tools = normalize_tools(tools or request.get("tools"))
 
     if call.operation == "embeddings":
         texts = [e.get("embedding", {}).get("text") for e in span.indexed("embedding.embeddings")]

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from .model import LlmCall, Usage
-from .parts import normalize_tool, text_part, to_messages
+from .parts import normalize_tools, text_part, to_messages
 from .span import SpanView, parse_json
 
 CALL_SUFFIXES = (".doGenerate", ".doStream", ".doEmbed")
@@ -46,7 +46,7 @@ def read(span: SpanView) -> LlmCall:
             if isinstance(prompt.get("system"), str):
                 call.system = [text_part(prompt["system"])]
     tools = span.attrs.get("ai.prompt.tools")
-    call.tools = [t for t in (normalize_tool(x) for x in tools) if t] if isinstance(tools, list) else []
+    call.tools = normalize_tools(tools)
 
     parts: list[dict[str, Any]] = []
     text = span.get_str("ai.response.text")

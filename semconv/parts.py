@@ -165,6 +165,21 @@ def arguments_string(arguments: Any) -> str:
     return arguments if isinstance(arguments, str) else json.dumps(arguments)
 
 
+_SCHEMA_KEYS = ("parameters", "input_schema", "inputSchema", "parameters_json_schema", "parametersJsonSchema")
+
+
+def normalize_tools(tools: Any) -> list[dict[str, Any]]:
+    """Tool definitions in any dialect; a Gemini tool holds several (`function_declarations`)."""
+    out: list[dict[str, Any]] = []
+    for tool in tools if isinstance(tools, list) else []:
+        if isinstance(tool, dict) and ("function_declarations" in tool or "functionDeclarations" in tool):
+            group = tool.get("function_declarations", tool.get("functionDeclarations"))
+            out.extend(normalize_tools(group))
+        elif (one := normalize_tool(tool)) is not None:
+            out.append(one)
+    return out
+
+
 def normalize_tool(tool: Any) -> dict[str, Any] | None:
     """A tool definition in any dialect as `{"name", "description"?, "parameters"?}`."""
     if isinstance(tool, str):
@@ -181,7 +196,7 @@ def normalize_tool(tool: Any) -> dict[str, Any] | None:
     out: dict[str, Any] = {"name": name}
     if isinstance(fn.get("description"), str):
         out["description"] = fn["description"]
-    params = fn.get("parameters", fn.get("input_schema", fn.get("inputSchema")))
+    params = next((fn[k] for k in _SCHEMA_KEYS if fn.get(k) is not None), None)
     if isinstance(params, str):
         try:
             params = json.loads(params)

@@ -67,15 +67,18 @@ def timestamp(ns: int) -> dict[str, int]:
 def _body_writer(provider: Provider, call: LlmCall) -> Any:
     if provider.wire == "gemini":
         return body_gemini
-    if provider.wire == "anthropic" and call.operation == "chat":
-        return body_anthropic
+    if provider.wire == "anthropic" and (
+        call.operation == "chat" or (provider is AWS and call.operation != "embeddings")
+    ):
+        return body_anthropic  # Bedrock's text completions (Llama, Titan) too: its usage reader wants these names
     return body_openai
 
 
-def _stream_text(provider: Provider, operation: str, body: dict[str, Any]) -> str:
-    if provider.wire == "gemini":
+def _stream_text(writer: Any, provider: Provider, operation: str, body: dict[str, Any]) -> str:
+    """The response as its provider streams it, in the framing of the body writer that built it."""
+    if writer is body_gemini:
         return stream.gemini(body)
-    if provider.wire == "anthropic" and operation == "chat":
+    if writer is body_anthropic:
         return stream.anthropic(body)
     if operation == "responses":
         return stream.openai_responses(body)
@@ -105,9 +108,8 @@ def build(span: SpanView, call: LlmCall, options: MapOptions) -> Record:
         # Bedrock picks streaming by URL, not body; its Helicone reader parses JSON, not event-stream
         request_json.pop("stream", None)
         streamed = False
-        if call.operation != "chat" and "usage" in response_json:  # Helicone reads Anthropic's names only
-            prompt = response_json["usage"].get("prompt_tokens")
-            response_json["usage"] = {"input_tokens": prompt, "output_tokens": 0}
+        if writer is body_openai and "usage" in response_json:  # embeddings: Helicone reads Anthropic's names
+            response_json["usage"] = {"input_tokens": response_json["usage"].get("prompt_tokens"), "output_tokens": 0}
 
     meta = dict(call.meta)
     for key in options.resource_properties:
@@ -134,7 +136,7 @@ def build(span: SpanView, call: LlmCall, options: MapOptions) -> Record:
     provider_response: dict[str, Any] = {"json": response_json, "status": status, "headers": {}}
     if streamed:
         request_json["stream"] = True
-        provider_response = {"json": {}, "textBody": _stream_text(provider, call.operation, response_json)} | {
+        provider_response = {"json": {}, "textBody": _stream_text(writer, provider, call.operation, response_json)} | {
             "status": status,
             "headers": {},
         }

@@ -260,6 +260,14 @@ def provider_scenarios(fake: FakeProvider) -> dict[str, Callable[[], Any]]:
             messages=[{"role": "user", "content": [{"text": question}]}],
             inferenceConfig={"maxTokens": 100, "temperature": 0.2},
         ),
+        "bedrock.llama": lambda: bedrock.invoke_model(
+            modelId="meta.llama3-8b-instruct-v1:0",
+            body=json.dumps({"prompt": question, "max_gen_len": 100, "temperature": 0.2}),
+        )["body"].read(),
+        "bedrock.titan": lambda: bedrock.invoke_model(
+            modelId="amazon.titan-text-express-v1",
+            body=json.dumps({"inputText": question, "textGenerationConfig": {"maxTokenCount": 100}}),
+        )["body"].read(),
         "bedrock.error": bedrock_error,
         "bedrock.stream": bedrock_streams,
         "bedrock.converse_stream": bedrock_converse_stream,
@@ -267,6 +275,23 @@ def provider_scenarios(fake: FakeProvider) -> dict[str, Callable[[], Any]]:
             model="gemini-2.5-flash", contents=question, config=gemini_config
         ),
         "gemini.stream": gemini_stream,
+        "gemini.tool_call": lambda: gemini.models.generate_content(
+            model="gemini-2.5-flash",
+            contents="Weather in Paris?",
+            config=types.GenerateContentConfig(
+                tools=[
+                    types.Tool(
+                        function_declarations=[
+                            types.FunctionDeclaration(
+                                name="get_weather",
+                                description="Current weather for a city",
+                                parameters_json_schema=WEATHER_TOOL_ANTHROPIC["input_schema"],
+                            )
+                        ]
+                    )
+                ]
+            ),
+        ),
         "gemini.error": gemini_error,
         "azure.chat": lambda: azure.chat.completions.create(
             model="my-gpt4o-deployment", messages=MESSAGES, temperature=0.2, max_tokens=50

@@ -13,13 +13,13 @@ import threading
 import time
 from typing import Any
 
+from helicone_rules import PRICED
 from quiet_http import QuietHandler, QuietServer
 
 ROUTES = {"/oai/v1/log", "/anthropic/v1/log", "/custom/v1/log", "/googleapis/v1/log", "/v1/trace/custom/log"}
-# jawn's custom trace route takes the provider from the body; only these upper-case names are priced
-# (packages/cost/providers/mappings.ts, the names this project sends there).
-PRICED_CUSTOM_TRACE_PROVIDERS = {"AZURE", "AWS", "BEDROCK", "GROQ", "MISTRAL", "COHERE", "TOGETHER", "OPENROUTER",
-                                 "DEEPSEEK", "X", "FIREWORKS", "PERPLEXITY", "DEEPINFRA", "CEREBRAS"}  # fmt: skip
+# jawn's custom trace route takes the provider from the body; only the upper-case names of Helicone's
+# cost tables are priced there
+PRICED_CUSTOM_TRACE_PROVIDERS = PRICED - {"OPENAI", "ANTHROPIC", "GOOGLE"}
 
 
 def schema_errors(body: Any) -> list[str]:

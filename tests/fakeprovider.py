@@ -170,8 +170,14 @@ class FakeProvider:
         streaming forms answer in AWS's binary event stream, as botocore expects."""
         if api.endswith("stream"):
             return self._bedrock_stream(h, path, body, n, model, api)
-        if api == "invoke":
-            payload: dict[str, Any] = {
+        if api == "invoke" and model.startswith("meta."):  # Llama's own body on InvokeModel
+            payload: dict[str, Any] = {"generation": ANTHROPIC_TEXT, "prompt_token_count": 21,
+                                       "generation_token_count": 9, "stop_reason": "stop"}  # fmt: skip
+        elif api == "invoke" and model.startswith("amazon.titan"):  # Titan's
+            payload = {"inputTextTokenCount": 21, "results": [{"tokenCount": 9, "outputText": ANTHROPIC_TEXT,
+                                                               "completionReason": "FINISH"}]}  # fmt: skip
+        elif api == "invoke":
+            payload = {
                 "id": f"msg_bdrk_{n}", "type": "message", "role": "assistant", "model": model,
                 "content": [{"type": "text", "text": ANTHROPIC_TEXT}], "stop_reason": "end_turn",
                 "stop_sequence": None, "usage": {"input_tokens": 21, "output_tokens": 9,
@@ -238,8 +244,11 @@ class FakeProvider:
         words = OPENAI_TEXT.split(" ")
         usage = {"promptTokenCount": 24, "candidatesTokenCount": 8, "totalTokenCount": 35,
                  "cachedContentTokenCount": 16, "thoughtsTokenCount": 3}  # fmt: skip
+        parts: list[dict[str, Any]] = [{"text": OPENAI_TEXT}]
+        if body.get("tools"):
+            parts = [{"functionCall": {"name": "get_weather", "args": {"city": "Paris"}}}]
         full: dict[str, Any] = {
-            "candidates": [{"content": {"role": "model", "parts": [{"text": OPENAI_TEXT}]}, "finishReason": "STOP",
+            "candidates": [{"content": {"role": "model", "parts": parts}, "finishReason": "STOP",
                             "index": 0}],
             "usageMetadata": usage, "modelVersion": f"{model}-001", "responseId": f"resp-gemini-{self._next_id()}",
         }  # fmt: skip

@@ -213,3 +213,37 @@ def test_bedrock_streams(providers: Capture, mapped: MapResult, scenario: str, u
     else:  # the instrumentation reports Anthropic's input_tokens and drops the cache counts
         assert got.prompt_tokens == usage["input_tokens"]
     assert got.priced
+
+
+@pytest.mark.parametrize(
+    ("scenario", "model"),
+    [("bedrock.llama", "meta.llama3-8b-instruct-v1%3A0"), ("bedrock.titan", "amazon.titan-text-express-v1")],
+)
+def test_bedrock_llama_and_titan_text_completions(
+    providers: Capture, mapped: MapResult, scenario: str, model: str
+) -> None:
+    served = providers.scenario(scenario)
+    record = by_scenario(mapped, scenario)
+    got = stored_record(record)
+    assert (got.provider, got.model) == ("AWS", model)  # Llama 3 8B is priced by this very name
+    response = served["response"]
+    if "generation" in response:  # Llama
+        text, tokens = response["generation"], (response["prompt_token_count"], response["generation_token_count"])
+    else:  # Titan
+        text, tokens = response["results"][0]["outputText"], (
+            response["inputTextTokenCount"], response["results"][0]["tokenCount"])  # fmt: skip
+    assert got.text == text
+    assert (got.prompt_tokens, got.completion_tokens) == tokens
+    assert got.priced
+
+
+def test_gemini_tool_definitions_and_calls(providers: Capture, mapped: MapResult) -> None:
+    served = providers.scenario("gemini.tool_call")
+    record = by_scenario(mapped, "gemini.tool_call")
+    [sent] = served["request"]["tools"][0]["functionDeclarations"]
+    [tool] = record["providerRequest"]["json"]["tools"][0]["functionDeclarations"]
+    assert (tool["name"], tool["description"]) == (sent["name"], sent["description"])
+    assert tool["parameters"] == sent["parameters_json_schema"]
+    answered = served["response"]["candidates"][0]["content"]["parts"]
+    assert record["providerResponse"]["json"]["candidates"][0]["content"]["parts"] == answered
+    assert stored_record(record).priced
