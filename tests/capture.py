@@ -312,9 +312,12 @@ def setup(kind: str, collect: Collect) -> Callable[[str, Callable[[], Any]], Non
 
         # Through a collector, spans travel in batches as a real app sends them (one batch here:
         # OTEL_BSP_SCHEDULE_DELAY is set long by the test, so the flush at exit sends them all).
+        # should_enrich_metrics=False: OpenLLMetry would otherwise count the tokens of a stream without
+        # usage with tiktoken, which downloads its encodings (the offline guard refuses that)
         Traceloop.init(
-            app_name="capture-app", exporter=collect, disable_batch=collect.otlp is None, telemetry_enabled=False
-        )
+            app_name="capture-app", exporter=collect, disable_batch=collect.otlp is None, telemetry_enabled=False,
+            should_enrich_metrics=False,
+        )  # fmt: skip
 
         def run(name: str, fn: Callable[[], Any]) -> None:
             Traceloop.set_association_properties(
