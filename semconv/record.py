@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import uuid
 from dataclasses import dataclass, field
@@ -90,12 +91,14 @@ def _stream_text(writer: Any, provider: Provider, operation: str, body: dict[str
 def build(span: SpanView, call: LlmCall, options: MapOptions) -> Record:
     """The record of one call, in the route and shape Helicone prices it by (docs/record-format.md)."""
     provider = resolve(call.provider, call.url or call.api_base, call.api_version)
-    if provider is AWS:  # instrumentations cut the region and vendor off Bedrock's model id; the URL has it
-        call.request_model = bedrock_model_in(call.url) or call.request_model
+    if provider is AWS and (whole := bedrock_model_in(call.url)):
+        call = dataclasses.replace(call, request_model=whole)  # instrumentations cut region and vendor off
     model = call.request_model or call.response_model
     writer = _body_writer(provider, call)
     rid = record_id(span.trace_id, span.span_id)
-    streamed = bool(call.stream) and call.error is None and call.operation != "embeddings"
+    # Bedrock streams are picked by URL and travel as binary event stream, which Helicone's Bedrock
+    # reader does not parse from a log: they are sent as the assembled JSON on the streaming URL
+    streamed = bool(call.stream) and call.error is None and call.operation != "embeddings" and provider is not AWS
 
     request_json = writer.request(call)
     if call.error is not None:
@@ -105,9 +108,7 @@ def build(span: SpanView, call: LlmCall, options: MapOptions) -> Record:
         status = call.http_status if call.http_status is not None and call.http_status < 400 else 200
         response_json = writer.response(call)
     if provider is AWS:
-        # Bedrock picks streaming by URL, not body; its Helicone reader parses JSON, not event-stream
-        request_json.pop("stream", None)
-        streamed = False
+        request_json.pop("stream", None)  # not in Bedrock's bodies
         if writer is body_openai and "usage" in response_json:  # embeddings: Helicone reads Anthropic's names
             response_json["usage"] = {"input_tokens": response_json["usage"].get("prompt_tokens"), "output_tokens": 0}
 
@@ -133,13 +134,15 @@ def build(span: SpanView, call: LlmCall, options: MapOptions) -> Record:
         timing["timeToFirstToken"] = call.ttft_ms
 
     response_json = options.redact(response_json)
-    provider_response: dict[str, Any] = {"json": response_json, "status": status, "headers": {}}
+    # streams as the provider's SSE text: Helicone's stream readers read usage from nothing else, and
+    # pick a stream reader by `stream` in the request (even Gemini's, whose own body has no such key)
     if streamed:
         request_json["stream"] = True
-        provider_response = {"json": {}, "textBody": _stream_text(writer, provider, call.operation, response_json)} | {
-            "status": status,
-            "headers": {},
-        }
+    body = (
+        {"json": {}, "textBody": _stream_text(writer, provider, call.operation, response_json)}
+        if streamed
+        else {"json": response_json}
+    )
     base = call.api_base or provider.base_url
     url = call.url or endpoint_url(provider, base, call)
     value = {
@@ -150,7 +153,7 @@ def build(span: SpanView, call: LlmCall, options: MapOptions) -> Record:
             "json": options.redact(request_json),
             "meta": options.redact(meta) | {"Helicone-Request-Id": rid},
         },
-        "providerResponse": provider_response,
+        "providerResponse": body | {"status": status, "headers": {}},
         "timing": timing,
     }
     service = span.resource.get("service.name")
