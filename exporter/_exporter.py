@@ -34,6 +34,7 @@ from typing import Any, TypeVar
 
 from helicone_otel.semconv import MapOptions, SpanView
 from helicone_otel.semconv.mapper import describes_call
+from helicone_otel.semconv.providers import calls_provider
 from helicone_otel.semconv.routes import HELICONE_API_URL, HELICONE_WORKER_URL
 from opentelemetry import context
 from opentelemetry.sdk.trace import ReadableSpan
@@ -74,13 +75,16 @@ def _approx_size(span: ReadableSpan) -> int:
 
 
 def is_llm_span(span: ReadableSpan) -> bool:
-    """Whether semconv would make a record of this span (cheap: dialect detection, nothing read)."""
+    """Whether semconv would make a record of this span (cheap: dialect detection, nothing read), or
+    the span is an SDK's own request to a provider's API, which completes its call's span (botocore's
+    names the whole Bedrock model id)."""
+    scope = span.instrumentation_scope.name if span.instrumentation_scope else ""
     view = SpanView(
-        trace_id="", span_id="", parent_span_id="", name=span.name, scope="", start_ns=0, end_ns=0,
-        status_code=0, status_message="", attrs=dict(span.attributes or {}),
+        trace_id="", span_id="", parent_span_id="", name=span.name, scope=scope, start_ns=0, end_ns=0,
+        status_code=span.status.status_code.value, status_message="", attrs=dict(span.attributes or {}),
     )  # fmt: skip
     try:
-        return describes_call(view)
+        return describes_call(view) or calls_provider(view.get_str("url.full", "http.url"))
     except Exception:
         return True  # when unsure, ship it: the receiving side decides
 

@@ -113,17 +113,26 @@ _BY_HOST = {
 }
 
 
+def _by_host(url: str | None) -> Provider | None:
+    host = (urlsplit(url).hostname or "") if url else ""
+    for suffix, provider in _BY_HOST.items():
+        if host == suffix or host.endswith("." + suffix):
+            return provider
+    return None
+
+
+def calls_provider(url: str | None) -> bool:
+    """Whether a URL is an LLM provider's API (an SDK's own HTTP span that completes a call's span)."""
+    return _by_host(url) is not None
+
+
 def resolve(provider: str | None, url: str | None, api_version: str | None = None) -> Provider:
     """`api_version` is set only by Azure OpenAI clients (the OpenAI SDK's `AzureOpenAI`), which most
     instrumentations report as plain "openai"."""
     found = _BY_NAME.get((provider or "").strip().lower().replace(" ", ""), CUSTOM)
     if found is OPENAI and api_version:
         found = AZURE
-    host = (urlsplit(url).hostname or "") if url else ""
-    for suffix, by_host in _BY_HOST.items():
-        if host == suffix or host.endswith("." + suffix):
-            return by_host
-    return found
+    return _by_host(url) or found
 
 
 def bedrock_model_path(model: str) -> str:

@@ -257,3 +257,28 @@ def test_flush_after_ships_before_the_handler_returns(helicone: FakeHelicone) ->
     assert handler() == "done"
     assert len(helicone.accepted) == 2  # shipped before handler() returned, not on the 60 s timer
     exporter.shutdown()
+
+
+def test_the_llm_filter_keeps_failed_calls_and_sdk_requests_to_providers() -> None:
+    """Spans the collector needs, which the filter's per-span view could miss: an OpenInference call
+    that failed (no answer, no tokens: only its ERROR status says it was a call), OpenLIT's failed
+    Anthropic call (only its name and scope), and botocore's HTTP span naming the whole Bedrock model."""
+    from helicone_otel.exporter import is_llm_span
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    from opentelemetry.trace import Status, StatusCode
+
+    provider, memory = TracerProvider(), InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    failed = {"openinference.span.kind": "LLM", "llm.model_name": "gpt-4o-mini"}
+    bedrock = {"http.method": "POST", "http.url": "https://bedrock-runtime.us-east-1.amazonaws.com/model/x/invoke"}
+    for scope, name, attrs, error in [
+        ("openinference.instrumentation.openai", "ChatCompletion", failed, True),
+        ("openinference.instrumentation.openai", "ChatCompletion", failed, False),  # no answer, no error: no call
+        ("openlit.instrumentation.anthropic", "chat claude-sonnet-4-5", {}, True),
+        ("opentelemetry.instrumentation.urllib3", "POST", bedrock, False),
+        ("opentelemetry.instrumentation.urllib3", "POST", {**bedrock, "http.url": "https://example.com/x"}, False),
+    ]:
+        with provider.get_tracer(scope).start_as_current_span(name, attributes=attrs) as s:
+            if error:
+                s.set_status(Status(StatusCode.ERROR, "boom"))
+    assert [is_llm_span(s) for s in memory.get_finished_spans()] == [True, False, True, True, False]
