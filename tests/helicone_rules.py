@@ -43,7 +43,8 @@ class Stored:
 
     @property
     def priced(self) -> bool:
-        """Helicone has cost rows for the provider, knows the model and read tokens."""
+        """Helicone would look the call up in its cost tables: a provider it has tables for, a model and
+        tokens. (Whether its table has a row for that very model is the table's business: Titan has none.)"""
         return self.provider in PRICED and bool(self.model) and bool(self.prompt_tokens or self.completion_tokens)
 
 
