@@ -94,8 +94,9 @@ async def serve(
 
     def ready() -> tuple[bool, str]:
         waiting = sum(s.size_bytes for s in spools)
-        if any(d.failing_since is not None for d in drains) and waiting:
-            return False, f"Kafka unreachable; {waiting} bytes waiting in the spool"
+        failing = next((d.failure for d in drains if d.failure is not None), None)
+        if failing is not None and waiting:
+            return False, f"{failing}; {waiting} bytes waiting in the spool"
         if (
             not drains
             and metrics.get("helicone_otel_kafka_up") == 0

@@ -22,6 +22,8 @@ log = logging.getLogger(__name__)
 
 
 class SpoolDrain:
+    retry_pause = 5.0  # after an unexpected failure
+
     def __init__(self, spool: Spool, sender: KafkaSender, metrics: Metrics, batch_bytes: int = 4 * 1024 * 1024):
         self.spool = spool
         self.sender = sender
@@ -32,19 +34,36 @@ class SpoolDrain:
         self._finish = asyncio.Event()  # set: stop once the spool is empty
         self._wake = asyncio.Event()
         self.failing_since: float | None = None
+        self.failure: str | None = None  # why the head of the spool is not moving, for /ready
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run())
 
+    def _failing(self, reason: str) -> None:
+        if self.failing_since is None:
+            self.failing_since = asyncio.get_running_loop().time()
+        self.failure = reason
+
     async def _run(self) -> None:
+        """The drain never dies: whatever goes wrong keeps the spool, marks the collector unready with
+        the reason, and is tried again."""
+        while True:
+            try:
+                await self._drain()
+                return
+            except Exception as exc:
+                self._failing(f"the spool drain failed: {type(exc).__name__}: {exc}")
+                log.exception("the spool drain failed; trying again in %.0f s", self.retry_pause)
+                await asyncio.sleep(self.retry_pause)
+
+    async def _drain(self) -> None:
         backoff = Backoff(0.1)
         loop = asyncio.get_running_loop()
         while True:
             try:
                 frames = self.spool.read(self.position, self.batch_bytes)
             except SpoolCorrupt as exc:  # never silently skipped: stay unready and say why
-                if self.failing_since is None:
-                    self.failing_since = loop.time()
+                self._failing(f"cannot read the spool: {exc}")
                 log.error("cannot read the spool: %s", exc)
                 await asyncio.sleep(30)
                 continue
@@ -64,16 +83,16 @@ class SpoolDrain:
                 await self.sender.deliver(records)
             except KafkaUnavailable as exc:
                 if self.failing_since is None:
-                    self.failing_since = loop.time()
                     log.warning("Kafka unavailable, keeping %d bytes in the spool: %s", self.spool.size_bytes, exc)
+                self._failing(f"Kafka unreachable: {exc}")
                 self.metrics.add("otelcol_exporter_send_failed_spans", spans)
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), backoff.next())
                 continue
             if self.failing_since is not None:
-                log.info("Kafka is back after %.1fs", loop.time() - self.failing_since)
-                self.failing_since = None
+                log.info("the spool moves again after %.1fs", loop.time() - self.failing_since)
+                self.failing_since = self.failure = None
             backoff.reset()
             self.position = frames[-1].end
             after = self.spool.read(self.position, 1)

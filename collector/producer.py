@@ -120,6 +120,8 @@ class KafkaSender:
     async def _send_all(self, records: Sequence[KafkaRecord]) -> list[BaseException | None]:
         futures: list[asyncio.Future[object] | BaseException] = []
         for r in records:
+            if r.exporter not in self._configs:
+                r = self._orphaned(r)
             try:
                 producer = await self._producer(r.exporter)
                 futures.append(await producer.send(r.topic, r.value, key=r.key, headers=list(r.headers)))
@@ -136,6 +138,18 @@ class KafkaSender:
             except (KafkaError, OSError) as exc:
                 results.append(exc)
         return results
+
+    def _orphaned(self, record: KafkaRecord) -> KafkaRecord:
+        """A spooled record of an exporter the configuration no longer has (renamed, removed): to the
+        dead-letter topic of the first configured exporter, saying which exporter and topic it was for,
+        so that it can be replayed rather than lost or left blocking the spool."""
+        cfg = next(iter(self._configs.values()))
+        reason = f"exporter {record.exporter!r} is no longer configured; spooled for topic {record.topic!r}"
+        log.warning("spooled record sent to %s: %s", cfg.dead_letter_topic, reason)
+        self._metrics.add("helicone_otel_records_dead_lettered", exporter=cfg.name)
+        headers = (*record.headers, ("error", reason.encode()), ("original-topic", record.topic.encode()),
+                   ("original-exporter", record.exporter.encode()))  # fmt: skip
+        return KafkaRecord(cfg.dead_letter_topic, record.key, record.value, headers, cfg.name)
 
     async def _dead_letter(self, record: KafkaRecord, error: BaseException) -> None:
         cfg = self._configs[record.exporter]

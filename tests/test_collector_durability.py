@@ -156,6 +156,41 @@ def test_sigterm_with_kafka_down_exits_0_in_time_and_delivers_on_next_start(
         assert stop_collector(again) == 0
 
 
+def test_spooled_records_of_a_renamed_exporter_go_to_the_dead_letter_topic(
+    own_kafka: LocalKafka, tmp_path: Path
+) -> None:
+    """Records spooled for exporter `kafka` while Kafka was down; the collector restarts with that
+    exporter renamed `kafka/main`. Nothing stays stuck: they go to kafka/main's dead-letter topic,
+    saying which exporter and topic they were for (before: KeyError 'kafka', a dead drain, /ready ok)."""
+    topic = "renamed"
+    for name in (topic, f"{topic}-dlq"):
+        asyncio.run(create_topic(own_kafka.bootstrap_servers, name))
+    sender = Sender()
+    own_kafka.stop(keep_data=True)
+    with run_collector(tmp_path, own_kafka.bootstrap_servers, topic) as c:
+        for _ in range(5):
+            assert sender.post(c.http_url)
+        assert stop_collector(c) == 0
+        ports = (c.grpc_port, c.http_port, c.health_port, c.metrics_port)
+    config = tmp_path / "otel-config.yaml"
+    config.write_text(config.read_text().replace("  kafka:\n", "  kafka/main:\n").replace("[kafka]", "[kafka/main]"))
+    own_kafka.start()
+    again = start_collector(config, ports, tmp_path / "collector2.log")
+    try:
+        records = asyncio.run(read_topic(own_kafka.bootstrap_servers, f"{topic}-dlq", len(sender.acked), timeout=90))
+        assert {json.loads(value)["id"] for _, value, _ in records} == sender.acked
+        headers = dict(records[0][2])
+        assert headers["error"].startswith(b"exporter 'kafka' is no longer configured")
+        assert (headers["original-topic"], headers["original-exporter"]) == (topic.encode(), b"kafka")
+        deadline = time.monotonic() + 30
+        while httpx.get(f"http://127.0.0.1:{again.health_port}/ready", timeout=5).status_code != 200:
+            assert time.monotonic() < deadline, "never ready after the spool moved"
+            time.sleep(0.2)
+        assert again.metric("helicone_otel_spool_bytes") == 0
+    finally:
+        assert stop_collector(again) == 0
+
+
 def test_unwritable_spool_answers_503_and_keeps_serving(kafka: LocalKafka, topic: str, tmp_path: Path) -> None:
     """A write error (here: the file size limit, as a full disk would) refuses the request; nothing
     half-written is left behind, and the collector keeps serving once writes succeed again."""

@@ -97,3 +97,38 @@ def test_full_spool_refuses_and_frees_after_commit(tmp_path: Path) -> None:
         await spool.close()
 
     asyncio.run(main())
+
+
+def test_the_drain_survives_any_failure_and_says_why(tmp_path: Path) -> None:
+    """An unexpected error in the drain (a bug, a config the spool does not match) keeps the spool,
+    marks the drain failing with the reason (the collector's /ready shows it), and is tried again."""
+    from helicone_otel.collector.drain import SpoolDrain
+    from helicone_otel.collector.metrics import Metrics
+
+    class Sender:
+        def __init__(self) -> None:
+            self.calls = 0
+
+        async def deliver(self, batch: list[KafkaRecord]) -> int:
+            self.calls += 1
+            if self.calls == 1:
+                raise KeyError("kafka")
+            return 0
+
+    async def main() -> tuple[str | None, str | None, int, int]:
+        spool = Spool(tmp_path, max_bytes=10**8)
+        await spool.append(records(3), spans=3)
+        sender = Sender()
+        drain = SpoolDrain(spool, sender, Metrics())  # type: ignore[arg-type]
+        drain.retry_pause = 0.2
+        drain.start()
+        await asyncio.sleep(0.1)
+        failing = drain.failure
+        await asyncio.sleep(0.5)
+        await drain.drain(5)
+        await spool.close()
+        return failing, drain.failure, sender.calls, spool.end - spool.committed
+
+    failing, after, calls, left = asyncio.run(main())
+    assert failing == "the spool drain failed: KeyError: 'kafka'"
+    assert (after, calls, left) == (None, 2, 0)
