@@ -16,6 +16,7 @@ import contextlib
 import json
 import os
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -58,7 +59,7 @@ def litellm_scenarios(fake: FakeProvider, collect: Collect) -> Scenarios:
         with contextlib.suppress(Exception):
             litellm.completion(model="openai/gpt-4o-mini-error-429", messages=MESSAGES, **common)
 
-    return {
+    scenarios: Scenarios = {
         "litellm.chat": lambda: litellm.completion(
             model="openai/gpt-4o-mini", messages=MESSAGES, temperature=0.2, max_tokens=50, **common
         ),
@@ -81,6 +82,23 @@ def litellm_scenarios(fake: FakeProvider, collect: Collect) -> Scenarios:
             api_key="sk-ant-fake",
         ),
     }
+
+    def logged(fn: Callable[[], Any]) -> Callable[[], Any]:
+        """LiteLLM logs a call from a worker thread after it returns: wait for the call's span, so that
+        the last one is not cut off when the capture is written."""
+
+        def run() -> None:
+            before = len(collect.spans)
+            fn()
+            deadline = time.monotonic() + 10
+            while not [s for s in collect.spans[before:] if s.name != "raw_gen_ai_request"]:
+                if time.monotonic() > deadline:
+                    raise SystemExit("LiteLLM logged no span for the call within 10 s")
+                time.sleep(0.02)
+
+        return run
+
+    return {name: logged(fn) for name, fn in scenarios.items()}
 
 
 def pydantic_ai_scenarios(fake: FakeProvider, collect: Collect, sdk_spans: bool = False) -> Scenarios:
