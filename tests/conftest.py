@@ -23,6 +23,21 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools" / "kafka"))
 from localkafka import LocalKafka
 
 
+KAFKA_FIXTURES = {"kafka", "own_kafka", "topic"}
+CAPTURE_FIXTURES = {"capture", "vercel", "providers", "emitter"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Marks by what a test needs: `kafka` (a real broker), `capture` (real instrumentation run in a
+    subprocess), so that `pytest -m "not kafka and not capture"` runs the rest in seconds."""
+    for item in items:
+        names = set(getattr(item, "fixturenames", ()))
+        if names & KAFKA_FIXTURES:
+            item.add_marker(pytest.mark.kafka)
+        if names & CAPTURE_FIXTURES:
+            item.add_marker(pytest.mark.capture)
+
+
 @pytest.fixture(scope="session")
 def kafka() -> Iterator[LocalKafka]:
     """A real single-node KRaft broker on loopback, started once for the whole run."""
