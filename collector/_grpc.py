@@ -17,8 +17,10 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
+from helicone_otel.errors import PipelineError, Unavailable, answer
+
 from .config import TlsConfig
-from .receiver import InvalidRequest, TraceHandler, Unauthenticated, Unavailable
+from .receiver import TraceHandler
 
 SERVICE = "opentelemetry.proto.collector.trace.v1.TraceService"
 
@@ -28,6 +30,9 @@ def _retry_details(message: str, seconds: float) -> tuple[tuple[str, bytes], ...
     status = status_pb2.Status(code=code_pb2.UNAVAILABLE, message=message)
     status.details.add().Pack(info)
     return (("grpc-status-details-bin", status.SerializeToString()),)
+
+
+_CODES = {code.value[0]: code for code in grpc.StatusCode}
 
 
 class _TraceService:
@@ -44,14 +49,10 @@ class _TraceService:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"not a valid ExportTraceServiceRequest: {exc}")
         try:
             return await self._handler.export(request, headers, "grpc", len(data))
-        except InvalidRequest as exc:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
-        except Unauthenticated as exc:
-            await context.abort(grpc.StatusCode.UNAUTHENTICATED, str(exc))
-        except Unavailable as exc:
-            await context.abort(
-                grpc.StatusCode.UNAVAILABLE, str(exc), trailing_metadata=_retry_details(str(exc), exc.retry_after)
-            )
+        except PipelineError as exc:
+            code = _CODES[answer(exc)[1]]
+            details = _retry_details(str(exc), exc.retry_after) if isinstance(exc, Unavailable) else ()
+            await context.abort(code, str(exc), trailing_metadata=details)
         raise AssertionError("unreachable: context.abort raises")
 
     def generic_handler(self) -> grpc.GenericRpcHandler:

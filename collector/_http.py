@@ -24,17 +24,18 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from helicone_otel.errors import InvalidRequest, PipelineError, TooLarge, Unauthenticated, Unavailable, answer
 from helicone_otel.otlp_json import OtlpJsonError, parse_request
 
 from .config import TlsConfig
-from .receiver import InvalidRequest, TraceHandler, Unauthenticated, Unavailable
+from .receiver import TraceHandler
 
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
 DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024
 
 
-class _TooLarge(Exception):
+class _TooLarge(TooLarge):
     pass
 
 
@@ -101,20 +102,28 @@ def create_app(
             result = await handler.export(message, headers, "http", len(body))
         except TimeoutError:
             return _error(reply_type, 408, 4, f"request body not received within {read_timeout:g}s")
-        except _TooLarge:
-            return _error(reply_type, 413, 8, f"request body exceeds {max_body_bytes} bytes after decompression")
-        except (InvalidRequest, OtlpJsonError) as exc:
-            return _error(reply_type, 400, 3, str(exc))
+        except _TooLarge as exc:
+            return _failure(reply_type, exc, f"request body exceeds {max_body_bytes} bytes after decompression")
+        except OtlpJsonError as exc:
+            return _failure(reply_type, InvalidRequest(str(exc)))
         except DecodeError as exc:
-            return _error(reply_type, 400, 3, f"body is not a valid ExportTraceServiceRequest: {exc}")
-        except Unauthenticated as exc:
-            return _error(reply_type, 401, 16, str(exc), {"WWW-Authenticate": "Bearer"})
-        except Unavailable as exc:
-            retry = str(max(1, round(exc.retry_after)))
-            return _error(reply_type, 503, 14, str(exc), {"Retry-After": retry})
+            return _failure(reply_type, InvalidRequest(f"body is not a valid ExportTraceServiceRequest: {exc}"))
+        except PipelineError as exc:
+            return _failure(reply_type, exc)
         return _reply(reply_type, result)
 
     return Starlette(routes=[Route("/v1/traces", traces, methods=["POST"])])
+
+
+def _failure(reply_type: str, exc: PipelineError, message: str | None = None) -> Response:
+    """An error as its HTTP answer (`errors.answer`), with the headers a client acts on."""
+    status, code = answer(exc)
+    headers = {}
+    if isinstance(exc, Unauthenticated):
+        headers["WWW-Authenticate"] = "Bearer"
+    if isinstance(exc, Unavailable):
+        headers["Retry-After"] = str(max(1, round(exc.retry_after)))
+    return _error(reply_type, status, code, message or str(exc), headers)
 
 
 class _Server(uvicorn.Server):

@@ -24,6 +24,8 @@ from aiokafka.errors import (
 )
 from aiokafka.helpers import create_ssl_context
 
+from helicone_otel.errors import Unavailable
+
 from .config import ExporterConfig, SaslConfig, TlsConfig
 from .encoding import KafkaRecord
 from .metrics import Metrics
@@ -32,7 +34,7 @@ log = logging.getLogger(__name__)
 PERMANENT = (MessageSizeTooLargeError, RecordTooLargeError, InvalidTopicError, UnsupportedForMessageFormatError)
 
 
-class KafkaUnavailable(Exception):
+class KafkaUnavailable(Unavailable):
     """Kafka did not take the batch (unreachable, slow, leader moving); retry the whole batch later."""
 
 

@@ -2,9 +2,9 @@
 
 A request is answered only once its records are durable: appended to the spool (or, without a
 spool, acknowledged by Kafka). Errors reaching a transport are of four kinds, mapped once at each
-boundary: `InvalidRequest` (HTTP 400 / INVALID_ARGUMENT), `Unauthenticated` (401 / UNAUTHENTICATED),
-`Unavailable` (503 + Retry-After / UNAVAILABLE + RetryInfo) and, inside a 200, partial success for
-spans that can never be accepted (invalid ids).
+boundary by `helicone_otel.errors.answer`: `InvalidRequest` (HTTP 400 / INVALID_ARGUMENT),
+`Unauthenticated` (401 / UNAUTHENTICATED), `Unavailable` (503 + Retry-After / UNAVAILABLE +
+RetryInfo) and, inside a 200, partial success for spans that can never be accepted (invalid ids).
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
+from helicone_otel.errors import Unauthenticated, Unavailable
+
 from .config import CollectorConfig
 from .encoding import Encoded, KafkaRecord, encode, span_count
 from .metrics import Metrics
@@ -25,22 +27,6 @@ from .producer import KafkaSender, KafkaUnavailable
 from .spool import Spool, SpoolFull
 
 log = logging.getLogger(__name__)
-
-
-class InvalidRequest(ValueError):
-    """The request can never succeed as sent (bad encoding, bad data)."""
-
-
-class Unauthenticated(PermissionError):
-    """No valid bearer token; the message never echoes what was sent."""
-
-
-class Unavailable(RuntimeError):
-    """The request may succeed later; `retry_after` is a hint in seconds."""
-
-    def __init__(self, message: str, retry_after: float = 1.0) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
 
 
 def _drop_invalid_spans(request: ExportTraceServiceRequest) -> int:

@@ -22,6 +22,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from helicone_otel.errors import Unavailable
+
 from .encoding import KafkaRecord
 
 _FRAME = struct.Struct(">II")  # payload length, crc32(payload)
@@ -33,7 +35,7 @@ SEGMENT_SUFFIX = ".seg"
 MAX_FRAME_BYTES = 1 << 30
 
 
-class SpoolFull(Exception):
+class SpoolFull(Unavailable):
     """The spool holds `max_bytes` not yet acknowledged by Kafka; the client should retry later."""
 
 

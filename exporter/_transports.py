@@ -24,10 +24,10 @@ from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
+from helicone_otel.errors import retryable_status
 from helicone_otel.retry import Backoff, retry_after
 
 log = logging.getLogger(__name__)
-RETRYABLE = {429, 500, 502, 503, 504}
 
 
 @dataclass(frozen=True)
@@ -119,7 +119,7 @@ class HeliconeTransport:
             else:
                 if reply.status_code < 300:
                     return True
-                if reply.status_code not in RETRYABLE:
+                if not retryable_status(reply.status_code):
                     log.warning("Helicone refused a record (%d): %s", reply.status_code, reply.text[:200])
                     return False
                 hinted = retry_after(reply.headers.get("Retry-After"))

@@ -37,6 +37,7 @@ from helicone_otel.collector.producer import security_args
 from helicone_otel.semconv.record import SCORES_HEADER
 from helicone_otel.semconv.routes import log_route, score_path
 
+from helicone_otel.errors import Permanent, retryable_status
 from helicone_otel.retry import Backoff, retry_after
 
 from .config import ForwarderConfig
@@ -45,14 +46,9 @@ log = logging.getLogger(__name__)
 # Retried with backoff. 401/403 too: a revoked or mistyped key refuses every record, which is an outage
 # to wait out (and alert on), not a reason to move everything to the dead-letter topic; when other
 # records go through, the refused ones are dead-lettered after max_attempts like any poison.
-RETRYABLE = {401, 403, 408, 429, 500, 502, 503, 504}
 DEAD_LETTER_TIMEOUT = 10.0  # seconds for the dead-letter topic to take a record
 Record: TypeAlias = ConsumerRecord[bytes, bytes]
 KafkaClient = TypeVar("KafkaClient", AIOKafkaConsumer, AIOKafkaProducer)
-
-
-class Permanent(Exception):
-    """The record can never be delivered as it is: it goes to the dead-letter topic."""
 
 
 class DeadLetterFailed(Exception):
@@ -346,8 +342,8 @@ class Forwarder(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka's 
                     self.last_success, self.failing_since = time.monotonic(), None
                     return
                 reason = f"HTTP {status}: {text[:300]}"
-                if status not in RETRYABLE:
-                    raise Permanent(reason)
+                if not retryable_status(status):
+                    raise Permanent(reason)  # the record can never be delivered as it is: dead-letter it
                 wait = hinted if hinted is not None else wait
             self.last_failure = reason
             if self.failing_since is None and self.last_success < started:

@@ -22,7 +22,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools" / "kafka"))
 
 from localkafka import LocalKafka
 
-
 KAFKA_FIXTURES = {"kafka", "own_kafka", "topic"}
 CAPTURE_FIXTURES = {"capture", "vercel", "providers", "emitter"}
 

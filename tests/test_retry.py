@@ -23,3 +23,31 @@ def test_retry_after_reads_seconds_and_http_dates_and_caps_them() -> None:
     soon = time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(time.time() + 20))
     assert 18 <= (retry_after(soon) or 0) <= 20
     assert retry_after("soon") is None and retry_after(None) is None
+
+
+def test_one_error_vocabulary_mapped_once() -> None:
+    from helicone_otel.collector.producer import KafkaUnavailable
+    from helicone_otel.collector.spool import SpoolFull
+
+    from helicone_otel.errors import (
+        InvalidRequest,
+        Permanent,
+        Retryable,
+        TooLarge,
+        Unauthenticated,
+        Unavailable,
+        answer,
+        retryable_status,
+    )  # fmt: skip
+
+    assert [answer(e) for e in (InvalidRequest("x"), Unauthenticated("x"), TooLarge("x"), Unavailable("x"))] == [
+        (400, 3), (401, 16), (413, 8), (503, 14),
+    ]  # fmt: skip
+    assert not isinstance(Unauthenticated("x"), OSError)  # a refused token is not an I/O failure
+    assert all(issubclass(e, Permanent) for e in (InvalidRequest, Unauthenticated, TooLarge))
+    assert all(issubclass(e, Retryable) for e in (KafkaUnavailable, SpoolFull))
+    assert KafkaUnavailable("down").retry_after == 1.0
+    # the exporter and the forwarder retry the same Helicone answers
+    assert [s for s in (400, 401, 403, 404, 408, 413, 422, 429, 500, 502, 503, 504) if retryable_status(s)] == [
+        401, 403, 408, 429, 500, 502, 503, 504,
+    ]  # fmt: skip
