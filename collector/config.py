@@ -29,6 +29,8 @@ from typing import Any
 import yaml
 from helicone_otel.semconv import MapOptions
 
+from helicone_otel.contract import DEFAULT_TOPIC, dead_letter_topic
+
 _ENV = re.compile(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _SIZE = re.compile(r"^\s*(\d+)\s*(B|KiB|MiB|GiB|KB|MB|GB)?\s*$")
 _SIZE_UNITS = {None: 1, "B": 1, "KiB": 1024, "MiB": 1024**2, "GiB": 1024**3, "KB": 1000, "MB": 1000**2, "GB": 1000**3}
@@ -81,9 +83,9 @@ class SaslConfig:
 class ExporterConfig:
     name: str = "kafka"
     brokers: tuple[str, ...] = ("127.0.0.1:9092",)
-    topic: str = "helicone-llm-logs"
+    topic: str = DEFAULT_TOPIC
     encoding: str = "helicone_json"
-    dead_letter_topic: str = "helicone-llm-logs-dlq"
+    dead_letter_topic: str = dead_letter_topic(DEFAULT_TOPIC)
     key_by: str = "record_id"  # or trace_id: one trace stays on one partition
     max_message_bytes: int = 1_000_000
     pass_api_keys: bool = False
@@ -313,7 +315,7 @@ def _exporter(name: str, s: _Section) -> ExporterConfig:
         brokers=brokers,
         topic=topic,
         encoding=s.text("encoding", ExporterConfig.encoding, ENCODINGS),
-        dead_letter_topic=s.text("dead_letter_topic", f"{topic}-dlq"),
+        dead_letter_topic=s.text("dead_letter_topic", dead_letter_topic(topic)),
         key_by=s.text("partition_by", "record_id", ("record_id", "trace_id")),
         max_message_bytes=s.size("max_message_bytes", ExporterConfig.max_message_bytes),
         pass_api_keys=s.flag("pass_api_keys", False),

@@ -22,6 +22,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
 
+from helicone_otel import contract
 from helicone_otel.otlp_json import request_to_dict
 
 from .config import ExporterConfig
@@ -61,7 +62,7 @@ def encode(
 
 
 def _auth_header(exporter: ExporterConfig, api_key: str | None) -> tuple[tuple[str, bytes], ...]:
-    return (("helicone-auth", api_key.encode()),) if api_key and exporter.pass_api_keys else ()
+    return ((contract.HELICONE_AUTH, api_key.encode()),) if api_key and exporter.pass_api_keys else ()
 
 
 def _helicone(
@@ -77,23 +78,19 @@ def _helicone(
         headers = tuple(record.headers()) + auth
         if len(data) > limit:
             value, data = _truncate_json(value, limit)
-            headers += (("helicone-truncated", b"true"),)
+            headers += ((contract.TRUNCATED, b"true"),)
             out.truncated += 1
         key = record.trace_id if exporter.key_by == "trace_id" else record.id
         out.records.append(KafkaRecord(exporter.topic, key.encode(), data, headers, exporter.name))
     if result.failures:
         failed = {(f.trace_id, f.span_id): f.error for f in result.failures}
         for sub, trace_id, span_id in _single_spans(request, failed):
-            headers = (
-                ("content-type", b"application/x-protobuf"),
-                ("trace-id", trace_id.encode()),
-                ("span-id", span_id.encode()),
-                ("error", failed[trace_id, span_id][:1000].encode()),
-                *auth,
-            )
+            own = ((contract.CONTENT_TYPE, b"application/x-protobuf"), (contract.TRACE_ID, trace_id.encode()),
+                   (contract.SPAN_ID, span_id.encode()), *auth)  # fmt: skip
+            headers = contract.dead_letter_headers(own, failed[trace_id, span_id])
             data, cut = _fit_otlp(sub, limit)
             if cut:
-                headers += (("helicone-truncated", b"true"),)
+                headers += ((contract.TRUNCATED, b"true"),)
                 out.truncated += 1
             out.records.append(KafkaRecord(exporter.dead_letter_topic, trace_id.encode(), data, headers, exporter.name))
     return out
@@ -158,7 +155,7 @@ def _otlp(request: ExportTraceServiceRequest, exporter: ExporterConfig, api_key:
                 part_bytes, _ = _fit_otlp(part, limit)
                 fitted = ExportTraceServiceRequest.FromString(part_bytes)
                 data = _serialize(fitted, exporter.encoding)
-                headers += (("helicone-truncated", b"true"),)
+                headers += ((contract.TRUNCATED, b"true"),)
                 out.truncated += 1
             out.records.append(KafkaRecord(exporter.topic, trace_id.hex().encode(), data, headers, exporter.name))
     return out

@@ -24,6 +24,7 @@ from aiokafka.errors import (
 )
 from aiokafka.helpers import create_ssl_context
 
+from helicone_otel.contract import dead_letter_headers
 from helicone_otel.errors import Unavailable
 
 from .config import ExporterConfig, SaslConfig, TlsConfig
@@ -149,25 +150,22 @@ class KafkaSender:
         reason = f"exporter {record.exporter!r} is no longer configured; spooled for topic {record.topic!r}"
         log.warning("spooled record sent to %s: %s", cfg.dead_letter_topic, reason)
         self._metrics.add("helicone_otel_records_dead_lettered", exporter=cfg.name)
-        headers = (*record.headers, ("error", reason.encode()), ("original-topic", record.topic.encode()),
-                   ("original-exporter", record.exporter.encode()))  # fmt: skip
+        headers = dead_letter_headers(record.headers, reason, original_topic=record.topic,
+                                      original_exporter=record.exporter)  # fmt: skip
         return KafkaRecord(cfg.dead_letter_topic, record.key, record.value, headers, cfg.name)
 
     async def _dead_letter(self, record: KafkaRecord, error: BaseException) -> None:
         cfg = self._configs[record.exporter]
-        reason = f"{type(error).__name__}: {error}"[:1000]
+        reason = f"{type(error).__name__}: {error}"
         if record.topic == cfg.dead_letter_topic:
             log.error("dropping a record the dead-letter topic %s cannot take either: %s", record.topic, reason)
             self._metrics.add("helicone_otel_records_dropped", exporter=cfg.name)
             return
         # The value is what the broker refused: keep its identity, not its bulk.
         value = record.value if len(record.value) <= cfg.max_message_bytes // 2 else b""
-        dlq = KafkaRecord(
-            cfg.dead_letter_topic, record.key, value,
-            (*record.headers, ("error", reason.encode()), ("original-topic", record.topic.encode()),
-             ("original-size", str(len(record.value)).encode())),
-            record.exporter,
-        )  # fmt: skip
+        headers = dead_letter_headers(record.headers, reason, original_topic=record.topic,
+                                      original_size=str(len(record.value)))  # fmt: skip
+        dlq = KafkaRecord(cfg.dead_letter_topic, record.key, value, headers, record.exporter)
         log.warning("record for %s sent to %s: %s", record.topic, cfg.dead_letter_topic, reason)
         self._metrics.add("helicone_otel_records_dead_lettered", exporter=cfg.name)
         await self.deliver([dlq])

@@ -18,6 +18,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
+from helicone_otel.contract import CONTENT_TYPE, dead_letter_headers
 from helicone_otel.errors import Unauthenticated, Unavailable
 
 from .config import CollectorConfig
@@ -142,5 +143,5 @@ class TraceHandler:
 
 
 def _raw_dead_letter(request: ExportTraceServiceRequest, exporter: str, topic: str, exc: Exception) -> Encoded:
-    headers = (("content-type", b"application/x-protobuf"), ("error", f"{type(exc).__name__}: {exc}"[:1000].encode()))
+    headers = dead_letter_headers([(CONTENT_TYPE, b"application/x-protobuf")], f"{type(exc).__name__}: {exc}")
     return Encoded(records=[KafkaRecord(topic, None, request.SerializeToString(), headers, exporter)])

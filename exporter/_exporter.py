@@ -35,10 +35,11 @@ from typing import Any, TypeVar
 from helicone_otel.semconv import MapOptions, SpanView
 from helicone_otel.semconv.mapper import describes_call
 from helicone_otel.semconv.providers import calls_provider
-from helicone_otel.semconv.routes import HELICONE_API_URL, HELICONE_WORKER_URL
 from opentelemetry import context
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
+from helicone_otel.contract import DEFAULT_TOPIC, HELICONE_API_URL, HELICONE_WORKER_URL
 
 from ._queue import DroppingQueue
 from ._transports import (
@@ -116,7 +117,7 @@ class HeliconeSpanExporter(SpanExporter):
         self.base_url = base_url or os.environ.get("HELICONE_BASE_URL") or HELICONE_WORKER_URL
         self.api_base_url = api_base_url or os.environ.get("HELICONE_API_URL") or HELICONE_API_URL
         self.kafka_brokers = kafka_brokers or os.environ.get("HELICONE_OTEL_KAFKA_BROKERS")
-        self.kafka_topic = kafka_topic or os.environ.get("HELICONE_OTEL_KAFKA_TOPIC") or "helicone-llm-logs"
+        self.kafka_topic = kafka_topic or os.environ.get("HELICONE_OTEL_KAFKA_TOPIC") or DEFAULT_TOPIC
         self.mode = (
             mode
             or os.environ.get("HELICONE_OTEL_EXPORTER_MODE")

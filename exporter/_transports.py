@@ -19,11 +19,11 @@ from typing import Any, Protocol
 
 import requests
 from helicone_otel.semconv import MapOptions, map_request
-from helicone_otel.semconv.routes import log_route, score_path
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
+from helicone_otel.contract import dead_letter_topic, log_route, score_path
 from helicone_otel.errors import retryable_status
 from helicone_otel.retry import Backoff, retry_after
 
@@ -161,7 +161,7 @@ class KafkaTransport:
 
         self.config = ExporterConfig(
             brokers=tuple(b.strip() for b in brokers.split(",") if b.strip()), topic=topic,
-            dead_letter_topic=f"{topic}-dlq",
+            dead_letter_topic=dead_letter_topic(topic),
         )  # fmt: skip
         self.options = options
         self.metrics = Metrics()

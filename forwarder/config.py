@@ -37,19 +37,26 @@ from helicone_otel.collector.config import (
     read_document,
     sasl_config,
 )
-from helicone_otel.semconv.routes import HELICONE_API_URL, HELICONE_WORKER_URL
+
+from helicone_otel.contract import (
+    DEFAULT_TOPIC,
+    HELICONE_API_URL,
+    HELICONE_AUTH,
+    HELICONE_WORKER_URL,
+    dead_letter_topic,
+)
 
 
 @dataclass(frozen=True)
 class ForwarderConfig:
     brokers: tuple[str, ...] = ("127.0.0.1:9092",)
-    topic: str = "helicone-llm-logs"
+    topic: str = DEFAULT_TOPIC
     group_id: str = "helicone-otel-forwarder"
-    dead_letter_topic: str = "helicone-llm-logs-dlq"
+    dead_letter_topic: str = dead_letter_topic(DEFAULT_TOPIC)
     helicone_url: str = HELICONE_WORKER_URL
     helicone_api_url: str = HELICONE_API_URL
     api_key: str | None = field(default=None, repr=False)
-    api_key_header: str | None = "helicone-auth"
+    api_key_header: str | None = HELICONE_AUTH
     api_key_property: str | None = None  # lower-case property name, e.g. "tenant"
     api_keys: dict[str, str] = field(default_factory=dict, repr=False)  # property value -> key
     concurrency: int = 16
@@ -90,11 +97,11 @@ def parse(raw: Any) -> ForwarderConfig:
         brokers=brokers,
         topic=topic,
         group_id=s.text("group_id", ForwarderConfig.group_id),
-        dead_letter_topic=s.text("dead_letter_topic", f"{topic}-dlq"),
+        dead_letter_topic=s.text("dead_letter_topic", dead_letter_topic(topic)),
         helicone_url=url,
         helicone_api_url=api_url,
         api_key=s.text("api_key", "") or None,
-        api_key_header=s.text("api_key_header", "helicone-auth").lower() or None,
+        api_key_header=s.text("api_key_header", HELICONE_AUTH).lower() or None,
         api_key_property=prop,
         api_keys=keys,
         concurrency=s.integer("concurrency", 16, minimum=1),

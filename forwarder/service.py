@@ -34,9 +34,8 @@ from aiokafka.errors import KafkaError, for_code
 from aiokafka.structs import ConsumerRecord
 from helicone_otel.collector.metrics import Metrics
 from helicone_otel.collector.producer import security_args
-from helicone_otel.semconv.record import SCORES_HEADER
-from helicone_otel.semconv.routes import log_route, score_path
 
+from helicone_otel.contract import SCORES, dead_letter_headers, log_route, score_path
 from helicone_otel.errors import Permanent, retryable_status
 from helicone_otel.retry import Backoff, retry_after
 
@@ -297,8 +296,8 @@ class Forwarder(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka's 
                 return
             async with self._semaphore:
                 await self._post(session, url, key, record.value or b"")
-                if headers.get(SCORES_HEADER) and record_id:  # scores name a request Helicone has logged
-                    await self._post_scores(session, record_id, key, headers[SCORES_HEADER])
+                if headers.get(SCORES) and record_id:  # scores name a request Helicone has logged
+                    await self._post_scores(session, record_id, key, headers[SCORES])
             if record_id:
                 self.recent[record_id] = None
                 if len(self.recent) > self.config.dedupe_window:
@@ -361,8 +360,8 @@ class Forwarder(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka's 
         if producer is None:  # dry run
             print(json.dumps({"invalid": error, "offset": record.offset}), flush=True)
             return
-        headers = list(record.headers)  # helicone-auth stays: a replay needs the tenant's key
-        headers += [("error", error[:1000].encode()), ("original-offset", str(record.offset).encode())]
+        # helicone-auth stays: a replay needs the tenant's key
+        headers = list(dead_letter_headers(record.headers, error, original_offset=str(record.offset)))
         send = asyncio.ensure_future(
             producer.send_and_wait(self.config.dead_letter_topic, record.value, key=record.key, headers=headers)
         )

@@ -8,14 +8,15 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from helicone_otel import contract
+from helicone_otel.contract import SCHEMA
+
 from . import body_anthropic, body_gemini, body_openai, stream
 from .model import LlmCall
 from .options import MapOptions, omit_content
 from .providers import AWS, TOGETHER, Provider, bedrock_model_in, bedrock_model_key, endpoint_url, resolve
 from .span import SpanView
 
-SCHEMA = "async-log/v1"
-SCORES_HEADER = "helicone-scores"  # JSON {name: int | bool}, for the record's Helicone score API call
 # Fixed namespace: the same (trace id, span id) gives the same record id in every process, forever.
 _NAMESPACE = uuid.UUID("8f0c2a56-4b9e-5d7a-9a51-0c7e1f6b2d43")
 
@@ -46,16 +47,16 @@ class Record:
 
     def headers(self) -> list[tuple[str, bytes]]:
         out = [
-            ("content-type", b"application/json"),
-            ("helicone-schema", SCHEMA.encode()),
-            ("trace-id", self.trace_id.encode()),
-            ("span-id", self.span_id.encode()),
-            ("provider", self.provider.encode()),
+            (contract.CONTENT_TYPE, b"application/json"),
+            (contract.HELICONE_SCHEMA, SCHEMA.encode()),
+            (contract.TRACE_ID, self.trace_id.encode()),
+            (contract.SPAN_ID, self.span_id.encode()),
+            (contract.PROVIDER, self.provider.encode()),
         ]
         if self.service_name:
-            out.append(("service-name", self.service_name.encode()))
+            out.append((contract.SERVICE_NAME, self.service_name.encode()))
         if self.scores:
-            out.append((SCORES_HEADER, record_json(self.scores)))
+            out.append((contract.SCORES, record_json(self.scores)))
         return out
 
 

@@ -171,7 +171,7 @@ def stored(path: str, body: dict[str, Any]) -> Stored:
 
 def stored_record(value: dict[str, Any]) -> Stored:
     """What Helicone stores for a record posted where this project's route rule sends it."""
-    from helicone_otel.semconv.routes import log_route
+    from helicone_otel.contract import log_route
 
     return stored(log_route(value["provider"]).path, value)
 

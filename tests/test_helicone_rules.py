@@ -10,9 +10,10 @@ from typing import Any
 
 import pytest
 from helicone_otel.semconv import map_request
-from helicone_otel.semconv.routes import CUSTOM_TRACE_PATH, log_route
 from helicone_rules import stored, stored_record
 from otlp_builder import request, span
+
+from helicone_otel.contract import CUSTOM_TRACE_PATH, log_route
 
 MESSAGES = json.dumps([{"role": "user", "parts": [{"type": "text", "content": "hi"}]}])
 OUTPUT = json.dumps(

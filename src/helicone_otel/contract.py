@@ -1,0 +1,77 @@
+"""The Kafka record contract (docs/record-format.md) in one place: topic names, header names, the
+dead-letter rule and its headers, and where a record is posted in Helicone, decided once from its
+`provider` (the forwarder and the exporter's direct mode both call `log_route`).
+
+Helicone's worker routes take the provider from the route and ignore the body's `provider`: only
+OPENAI, ANTHROPIC and GOOGLE are priced there (`worker/src/routers/api/apiRouter.ts`), and `CUSTOM`
+never is. Every other provider goes to jawn's custom trace route on the API host, which takes the
+provider from the body (`valhalla/jawn/src/managers/customTraceManager.ts`) and prices it by the
+upper-case name."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Literal
+
+# --- on Kafka ----------------------------------------------------------------------------------------
+
+DEFAULT_TOPIC = "helicone-llm-logs"
+SCHEMA = "async-log/v1"  # the `helicone-schema` header: the value is Helicone's async-log body
+
+# header names
+CONTENT_TYPE, HELICONE_SCHEMA = "content-type", "helicone-schema"
+TRACE_ID, SPAN_ID, PROVIDER, SERVICE_NAME = "trace-id", "span-id", "provider", "service-name"
+HELICONE_AUTH = "helicone-auth"  # the app's Helicone key, only when keys are passed through
+SCORES = "helicone-scores"  # JSON {name: int | bool}: the call's evaluation scores
+TRUNCATED = "helicone-truncated"  # "true" when the size limit cut values
+ERROR = "error"  # on dead-lettered records: why
+ERROR_LIMIT = 1000  # characters of the reason kept in the header
+
+
+def dead_letter_topic(topic: str) -> str:
+    """The default dead-letter topic of a records topic."""
+    return f"{topic}-dlq"
+
+
+def dead_letter_headers(
+    headers: Iterable[tuple[str, bytes]], reason: str, **original: str
+) -> tuple[tuple[str, bytes], ...]:
+    """A dead-lettered record's headers: its own, the reason (cut to ERROR_LIMIT), and where it was
+    going (`original_topic="t"` becomes `original-topic: t`), so that it can be replayed."""
+    extra = [(f"original-{key.replace('_', '-')}", value.encode()) for key, value in original.items()]
+    return (*headers, (ERROR, reason[:ERROR_LIMIT].encode()), *extra)
+
+
+# --- in Helicone -------------------------------------------------------------------------------------
+
+HELICONE_WORKER_URL = "https://api.worker.helicone.ai"  # the async log routes (US; EU: eu.api.worker...)
+HELICONE_API_URL = "https://api.helicone.ai"  # jawn: custom trace route, scores (EU: eu.api.helicone.ai)
+
+_WORKER_ROUTES = {
+    "OPENAI": "/oai/v1/log",
+    "ANTHROPIC": "/anthropic/v1/log",
+    "GOOGLE": "/googleapis/v1/log",
+    "CUSTOM": "/custom/v1/log",
+}
+CUSTOM_TRACE_PATH = "/v1/trace/custom/log"
+
+
+@dataclass(frozen=True)
+class Route:
+    host: Literal["worker", "api"]
+    path: str
+
+    def url(self, worker_url: str, api_url: str) -> str:
+        return (worker_url if self.host == "worker" else api_url).rstrip("/") + self.path
+
+
+def log_route(provider: str) -> Route:
+    """The route a record with this `provider` is posted to."""
+    path = _WORKER_ROUTES.get(provider)
+    return Route("worker", path) if path else Route("api", CUSTOM_TRACE_PATH)
+
+
+def score_path(request_id: str) -> str:
+    """Helicone's score API for one logged request (jawn `requestController.ts`), on the API host."""
+    return f"/v1/request/{request_id}/score"
