@@ -17,9 +17,9 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
+from helicone_otel.config_reader import TlsConfig
 from helicone_otel.errors import PipelineError, Unavailable, answer
 
-from .config import TlsConfig
 from .receiver import TraceHandler
 
 SERVICE = "opentelemetry.proto.collector.trace.v1.TraceService"

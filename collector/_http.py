@@ -8,13 +8,9 @@ type; errors carry a `google.rpc.Status`.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import socket
 import zlib
-from collections.abc import Iterator
 
-import uvicorn
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError
 from google.rpc import status_pb2
@@ -27,7 +23,6 @@ from starlette.routing import Route
 from helicone_otel.errors import InvalidRequest, PipelineError, TooLarge, Unauthenticated, Unavailable, answer
 from helicone_otel.otlp_json import OtlpJsonError, parse_request
 
-from .config import TlsConfig
 from .receiver import TraceHandler
 
 PROTOBUF = "application/x-protobuf"
@@ -124,47 +119,3 @@ def _failure(reply_type: str, exc: PipelineError, message: str | None = None) ->
     if isinstance(exc, Unavailable):
         headers["Retry-After"] = str(max(1, round(exc.retry_after)))
     return _error(reply_type, status, code, message or str(exc), headers)
-
-
-class _Server(uvicorn.Server):
-    """uvicorn without its own signal handling: the collector owns SIGINT/SIGTERM and the shutdown order."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-
-def bind(endpoint: str) -> socket.socket:
-    """A listening TCP socket with SO_REUSEPORT, so that worker processes can share the port."""
-    host, _, port = endpoint.rpartition(":")
-    host = host.strip("[]")
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    sock.bind((host, int(port)))
-    sock.listen(2048)
-    sock.setblocking(False)
-    return sock
-
-
-async def start_http_server(
-    app: Starlette, sock: socket.socket, tls: TlsConfig | None = None
-) -> tuple[uvicorn.Server, asyncio.Task[None]]:
-    """Serve `app` on a bound socket (see `bind`); return once it is serving."""
-    config = uvicorn.Config(
-        app,
-        log_level="warning",
-        lifespan="off",
-        ssl_certfile=tls.cert_file if tls else None,
-        ssl_keyfile=tls.key_file if tls else None,
-        timeout_keep_alive=30,
-    )
-    server = _Server(config)
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started:
-        if task.done():
-            task.result()
-            raise OSError(f"cannot serve HTTP on {sock.getsockname()}")
-        await asyncio.sleep(0.02)
-    return server, task

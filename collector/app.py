@@ -24,9 +24,10 @@ import uvicorn
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
+from helicone_otel.admin import bind, health_app, metrics_app, start_http_server
+
 from ._grpc import start_grpc_server
-from ._http import bind, create_app, start_http_server
-from .admin import health_app, metrics_app
+from ._http import create_app
 from .config import CollectorConfig, SpoolConfig
 from .drain import SpoolDrain
 from .metrics import Metrics

@@ -12,7 +12,6 @@ import asyncio
 import logging
 import time
 from collections.abc import Sequence
-from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import (
@@ -22,12 +21,12 @@ from aiokafka.errors import (
     RecordTooLargeError,
     UnsupportedForMessageFormatError,
 )
-from aiokafka.helpers import create_ssl_context
 
 from helicone_otel.contract import dead_letter_headers
 from helicone_otel.errors import Unavailable
+from helicone_otel.kafka_clients import security_args
 
-from .config import ExporterConfig, SaslConfig, TlsConfig
+from .config import ExporterConfig
 from .encoding import KafkaRecord
 from .metrics import Metrics
 
@@ -37,23 +36,6 @@ PERMANENT = (MessageSizeTooLargeError, RecordTooLargeError, InvalidTopicError, U
 
 class KafkaUnavailable(Unavailable):
     """Kafka did not take the batch (unreachable, slow, leader moving); retry the whole batch later."""
-
-
-def security_args(sasl: SaslConfig | None, tls: TlsConfig | None) -> dict[str, Any]:
-    """aiokafka client arguments for SASL and TLS (shared by the producer here and the forwarder)."""
-    ssl_context = None
-    if tls is not None:
-        ssl_context = create_ssl_context(cafile=tls.ca_file, certfile=tls.cert_file, keyfile=tls.key_file)
-    protocol = {(False, False): "PLAINTEXT", (False, True): "SSL", (True, False): "SASL_PLAINTEXT"}.get(
-        (sasl is not None, tls is not None), "SASL_SSL"
-    )
-    return {
-        "security_protocol": protocol,
-        "ssl_context": ssl_context,
-        "sasl_mechanism": sasl.mechanism if sasl else "PLAIN",
-        "sasl_plain_username": sasl.username if sasl else None,
-        "sasl_plain_password": sasl.password if sasl else None,
-    }
 
 
 def make_producer(cfg: ExporterConfig) -> AIOKafkaProducer:

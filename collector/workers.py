@@ -22,8 +22,8 @@ from pathlib import Path
 import httpx
 from starlette.applications import Starlette
 
-from ._http import bind, start_http_server
-from .admin import health_app, metrics_app
+from helicone_otel.admin import bind, health_app, metrics_app, start_http_server
+
 from .config import CollectorConfig
 
 log = logging.getLogger(__name__)

@@ -27,17 +27,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from helicone_otel.collector.config import (
+from helicone_otel.config_reader import (
     ConfigError,
     SaslConfig,
+    Section,
     TlsConfig,
-    _endpoint,
-    _Section,
     client_tls_config,
+    endpoint,
     read_document,
     sasl_config,
 )
-
 from helicone_otel.contract import (
     DEFAULT_TOPIC,
     HELICONE_API_URL,
@@ -70,7 +69,7 @@ class ForwarderConfig:
 
 def parse(raw: Any) -> ForwarderConfig:
     root = raw if isinstance(raw, dict) else {}
-    s = _Section(root.get("forwarder"), "forwarder", {
+    s = Section(root.get("forwarder"), "forwarder", {
         "brokers", "topic", "group_id", "dead_letter_topic", "helicone_url", "helicone_api_url", "api_key",
         "api_key_header", "api_keys", "concurrency", "max_attempts", "request_timeout", "dedupe_window",
         "admin_address", "sasl", "tls",
@@ -92,7 +91,7 @@ def parse(raw: Any) -> ForwarderConfig:
     url, api_url = _url(s, "helicone_url", HELICONE_WORKER_URL), _url(s, "helicone_api_url", HELICONE_API_URL)
     admin = None  # '' turns the admin server off
     if s.text("admin_address", ForwarderConfig.admin_address or ""):
-        admin = _endpoint(s, "admin_address", ForwarderConfig.admin_address)
+        admin = endpoint(s, "admin_address", ForwarderConfig.admin_address)
     return ForwarderConfig(
         brokers=brokers,
         topic=topic,
@@ -114,7 +113,7 @@ def parse(raw: Any) -> ForwarderConfig:
     )
 
 
-def _url(s: _Section, name: str, default: str) -> str:
+def _url(s: Section, name: str, default: str) -> str:
     url = s.text(name, default).rstrip("/")
     if not url.startswith(("http://", "https://")) or url.endswith("://"):
         raise ConfigError(f"{s.key(name)}: expected an http(s) URL, got {url!r}")

@@ -32,14 +32,14 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListen
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, for_code
 from aiokafka.structs import ConsumerRecord
-from helicone_otel.collector.metrics import Metrics
-from helicone_otel.collector.producer import security_args
 
 from helicone_otel.contract import SCORES, dead_letter_headers, log_route, score_path
 from helicone_otel.errors import Permanent, retryable_status
+from helicone_otel.kafka_clients import security_args
 from helicone_otel.retry import Backoff, retry_after
 
 from .config import ForwarderConfig
+from .metrics import Metrics
 
 log = logging.getLogger(__name__)
 # Retried with backoff. 401/403 too: a revoked or mistyped key refuses every record, which is an outage
@@ -408,9 +408,9 @@ async def ensure_topic(cfg: ForwarderConfig, topic: str) -> None:
 
 
 async def serve(config: ForwarderConfig, dry_run: bool = False) -> None:
-    from helicone_otel.collector._http import bind, start_http_server
-    from helicone_otel.collector.admin import health_app, metrics_app
     from starlette.applications import Starlette
+
+    from helicone_otel.admin import bind, health_app, metrics_app, start_http_server
 
     forwarder = Forwarder(config, dry_run)
     loop = asyncio.get_running_loop()

@@ -23,7 +23,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from conftest import create_topic
 from fakehelicone import FakeHelicone
-from helicone_otel.collector.config import ConfigError, ExporterConfig
+from helicone_otel.collector.config import ExporterConfig
 from helicone_otel.collector.encoding import encode
 from helicone_otel.forwarder.config import parse
 from helicone_otel.forwarder.service import Forwarder, Interrupted, done_prefix
@@ -31,6 +31,8 @@ from helicone_otel.semconv import MapOptions
 from helpers import metric, read_topic
 from localkafka import LocalKafka
 from otlp_builder import request, span
+
+from helicone_otel.config_reader import ConfigError
 
 KEY = "sk-helicone-test"
 
