@@ -16,7 +16,7 @@ $(VENV)/.files: FORCE | $(PY)
 	@cmp -s $@.new $@ && rm $@.new || mv $@.new $@
 
 $(VENV)/.installed-run: pyproject.toml $(VENV)/.files
-	$(PY) -m pip install -q -e . --config-settings editable_mode=strict
+	$(PY) -m pip install -q -e '.[collector,forwarder]' --config-settings editable_mode=strict
 	touch $@
 
 $(VENV)/.installed-dev: pyproject.toml $(VENV)/.files

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import signal
@@ -19,7 +20,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-import httpx
+import aiohttp
 from starlette.applications import Starlette
 
 from helicone_otel.admin import bind, health_app, metrics_app, start_http_server
@@ -76,27 +77,30 @@ class Supervisor:
         self.procs[index] = subprocess.Popen(args)
         log.info("started worker %d of %d (pid %d)", index, self.count, self.procs[index].pid)
 
-    async def _worker_get(self, index: int, path: str, client: httpx.AsyncClient) -> httpx.Response | None:
+    async def _worker_get(self, index: int, path: str, session: aiohttp.ClientSession) -> tuple[int, str] | None:
+        """A worker's answer on its loopback admin port: (status, body), or None when it does not answer."""
         try:
             port = int(self._port_file(index).read_text())
-            return await client.get(f"http://127.0.0.1:{port}{path}", timeout=5)
-        except (OSError, ValueError, httpx.HTTPError):
+            async with session.get(f"http://127.0.0.1:{port}{path}") as reply:
+                return reply.status, await reply.text()
+        except (OSError, ValueError, aiohttp.ClientError, TimeoutError):
             return None
+
+    async def _ask_workers(self, path: str) -> list[tuple[int, str] | None]:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session:
+            return await asyncio.gather(*(self._worker_get(i, path, session) for i in range(self.count)))
 
     async def _metrics(self) -> str:
         """Every worker's metrics, aggregated."""
-        async with httpx.AsyncClient() as client:
-            replies = await asyncio.gather(*(self._worker_get(i, "/metrics", client) for i in range(self.count)))
-        return aggregate([r.text for r in replies if r is not None and r.status_code == 200])
+        return aggregate([text for status, text in filter(None, await self._ask_workers("/metrics")) if status == 200])
 
     async def _ready(self) -> tuple[bool, str]:
         """Ready when every worker is; otherwise which ones are not, and why."""
-        async with httpx.AsyncClient() as client:
-            replies = await asyncio.gather(*(self._worker_get(i, "/health/ready", client) for i in range(self.count)))
+        replies = await self._ask_workers("/health/ready")
         problems = [
-            f"worker {i}: " + (r.json().get("reason", "not ready") if r is not None else "not answering")
+            f"worker {i}: " + (json.loads(r[1]).get("reason", "not ready") if r is not None else "not answering")
             for i, r in enumerate(replies)
-            if r is None or r.status_code != 200
+            if r is None or r[0] != 200
         ]
         return not problems, "; ".join(problems) or "ok"
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import atexit
 import functools
+import importlib.util
 import logging
 import os
 import threading
@@ -133,6 +134,8 @@ class HeliconeSpanExporter(SpanExporter):
                 "HeliconeSpanExporter needs OTEL_EXPORTER_OTLP_ENDPOINT (a sidecar collector), HELICONE_API_KEY "
                 "(straight to Helicone) or HELICONE_OTEL_KAFKA_BROKERS (straight to Kafka)"
             )
+        if self.mode == "kafka" and importlib.util.find_spec("aiokafka") is None:
+            raise ConfigurationError("the Kafka mode needs the kafka extra: pip install 'helicone-otel[kafka]'")
         self.llm_spans_only = llm_spans_only
         self.max_batch_spans = max_batch_spans
         self.schedule_delay = schedule_delay

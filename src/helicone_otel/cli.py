@@ -11,7 +11,18 @@ from pathlib import Path
 from helicone_otel import logs, map_command
 
 
+def _extra(command: str, extra: str) -> str:
+    return f"helicone-otel {command} needs the {extra} extra: pip install 'helicone-otel[{extra}]'"
+
+
 def _collector(args: argparse.Namespace) -> int:
+    try:
+        import aiokafka  # noqa: F401
+        import uvicorn  # noqa: F401
+        import yaml  # noqa: F401
+    except ImportError as exc:
+        print(f"{_extra('collector', 'collector')} ({exc})", file=sys.stderr)
+        return 2
     from helicone_otel.collector import ConfigError, load_config
     from helicone_otel.collector.app import WorkerRole, serve
     from helicone_otel.collector.spool import SpoolCorrupt
@@ -39,7 +50,14 @@ def _collector(args: argparse.Namespace) -> int:
 
 
 def _forward(args: argparse.Namespace) -> int:
-    from helicone_otel.collector import ConfigError
+    try:
+        import aiohttp  # noqa: F401
+        import aiokafka  # noqa: F401
+        import yaml  # noqa: F401
+    except ImportError as exc:
+        print(f"{_extra('forward', 'forwarder')} ({exc})", file=sys.stderr)
+        return 2
+    from helicone_otel.config_reader import ConfigError
     from helicone_otel.forwarder import load, serve
 
     try:
