@@ -3,7 +3,8 @@
 While Kafka is down the batch at the head of the spool is retried with jittered exponential backoff
 (0.1 s doubling to 30 s); the receivers keep spooling meanwhile, up to the spool's byte limit.
 Shutdown: `drain(deadline)` keeps sending until the spool is empty or the deadline passes; what is
-left stays in the spool for the next start.
+left stays in the spool for the next start. Reading frames and committing (an fsync) run in a
+thread, off the event loop that answers clients.
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ class SpoolDrain:
         loop = asyncio.get_running_loop()
         while True:
             try:
-                frames = self.spool.read(self.position, self.batch_bytes)
+                frames = await asyncio.to_thread(self.spool.read, self.position, self.batch_bytes)
             except SpoolCorrupt as exc:  # never silently skipped: stay unready and say why
                 self._failing(f"cannot read the spool: {exc}")
                 log.error("cannot read the spool: %s", exc)
@@ -95,8 +96,8 @@ class SpoolDrain:
                 self.failing_since = self.failure = None
             backoff.reset()
             self.position = frames[-1].end
-            after = self.spool.read(self.position, 1)
-            self.spool.commit(self.position, after[0].appended_at if after else None)
+            after = await asyncio.to_thread(self.spool.read, self.position, 1)
+            await asyncio.to_thread(self.spool.commit, self.position, after[0].appended_at if after else None)
             self.metrics.add("otelcol_exporter_sent_spans", spans)
 
     def kick(self) -> None:
