@@ -132,8 +132,8 @@ class KafkaSender:
         reason = f"exporter {record.exporter!r} is no longer configured; spooled for topic {record.topic!r}"
         log.warning("spooled record sent to %s: %s", cfg.dead_letter_topic, reason)
         self._metrics.add("helicone_otel_records_dead_lettered", exporter=cfg.name)
-        headers = dead_letter_headers(record.headers, reason, original_topic=record.topic,
-                                      original_exporter=record.exporter)  # fmt: skip
+        headers = dead_letter_headers(record.headers, reason, topic=record.topic,
+                                      exporter=record.exporter)  # fmt: skip
         return KafkaRecord(cfg.dead_letter_topic, record.key, record.value, headers, cfg.name)
 
     async def _dead_letter(self, record: KafkaRecord, error: BaseException) -> None:
@@ -145,8 +145,8 @@ class KafkaSender:
             return
         # The value is what the broker refused: keep its identity, not its bulk.
         value = record.value if len(record.value) <= cfg.max_message_bytes // 2 else b""
-        headers = dead_letter_headers(record.headers, reason, original_topic=record.topic,
-                                      original_size=str(len(record.value)))  # fmt: skip
+        headers = dead_letter_headers(record.headers, reason, topic=record.topic,
+                                      size=str(len(record.value)))  # fmt: skip
         dlq = KafkaRecord(cfg.dead_letter_topic, record.key, value, headers, record.exporter)
         log.warning("record for %s sent to %s: %s", record.topic, cfg.dead_letter_topic, reason)
         self._metrics.add("helicone_otel_records_dead_lettered", exporter=cfg.name)

@@ -361,7 +361,7 @@ class Forwarder(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka's 
             print(json.dumps({"invalid": error, "offset": record.offset}), flush=True)
             return
         # helicone-auth stays: a replay needs the tenant's key
-        headers = list(dead_letter_headers(record.headers, error, original_offset=str(record.offset)))
+        headers = list(dead_letter_headers(record.headers, error, offset=str(record.offset)))
         send = asyncio.ensure_future(
             producer.send_and_wait(self.config.dead_letter_topic, record.value, key=record.key, headers=headers)
         )

@@ -178,6 +178,7 @@ def test_sigkill_and_restart_lose_nothing_and_poison_goes_to_the_dead_letter_top
     assert len(dead_ids) == 1  # exactly the one Helicone refused with 400
     errors = {h["error"].decode().split(":")[0] for _, _, h in dead}
     assert errors == {"HTTP 400", "not JSON"}
+    assert all(h["original-offset"].isdigit() and h["helicone-auth"] for _, _, h in dead)  # can be replayed
 
 
 def test_a_429_waits_its_retry_after_and_a_hung_post_times_out_and_is_retried(

@@ -38,7 +38,7 @@ def dead_letter_headers(
     headers: Iterable[tuple[str, bytes]], reason: str, **original: str
 ) -> tuple[tuple[str, bytes], ...]:
     """A dead-lettered record's headers: its own, the reason (cut to ERROR_LIMIT), and where it was
-    going (`original_topic="t"` becomes `original-topic: t`), so that it can be replayed."""
+    going (`topic="t"` becomes `original-topic: t`), so that it can be replayed."""
     extra = [(f"original-{key.replace('_', '-')}", value.encode()) for key, value in original.items()]
     return (*headers, (ERROR, reason[:ERROR_LIMIT].encode()), *extra)
 
