@@ -25,6 +25,7 @@ from starlette.applications import Starlette
 from starlette.routing import Mount
 
 from helicone_otel.admin import bind, health_app, metrics_app, start_http_server
+from helicone_otel.lifecycle import stop_event
 
 from ._grpc import start_grpc_server
 from ._http import create_app
@@ -160,8 +161,4 @@ async def _stop_servers(servers: list[tuple[uvicorn.Server, asyncio.Task[None]]]
 def _signal_event() -> asyncio.Event:
     # A write past a file-size limit must fail with EFBIG (and be answered 503), not kill the process.
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-    event = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, event.set)
-    return event
+    return stop_event()

@@ -24,6 +24,7 @@ import aiohttp
 from starlette.applications import Starlette
 
 from helicone_otel.admin import bind, health_app, metrics_app, start_http_server
+from helicone_otel.lifecycle import stop_event
 
 from .config import CollectorConfig
 
@@ -113,10 +114,8 @@ class Supervisor:
         return apps
 
     async def run(self, drain_timeout: float = 10.0) -> int:
-        stop = asyncio.Event()
+        stop = stop_event()
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
         for index in range(self.count):
             self._start(index)
         servers = [await start_http_server(app, bind(endpoint)) for endpoint, app in self._admin_apps()]

@@ -21,7 +21,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import signal
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -36,6 +35,7 @@ from aiokafka.structs import ConsumerRecord
 from helicone_otel.contract import SCORES, dead_letter_headers, log_route, score_path
 from helicone_otel.errors import Permanent, retryable_status
 from helicone_otel.kafka_clients import security_args
+from helicone_otel.lifecycle import on_stop_signal
 from helicone_otel.retry import Backoff, retry_after
 
 from .config import ForwarderConfig
@@ -413,9 +413,7 @@ async def serve(config: ForwarderConfig, dry_run: bool = False) -> None:
     from helicone_otel.admin import bind, health_app, metrics_app, start_http_server
 
     forwarder = Forwarder(config, dry_run)
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, forwarder.stop)
+    on_stop_signal(forwarder.stop)
     admin = None
     if config.admin_address:
         app = Starlette(routes=health_app(forwarder.ready).routes + metrics_app(forwarder.metrics.render).routes)
