@@ -132,20 +132,29 @@ with open(out, "w") as f:
 """
 
 
+def spooled_while_kafka_is_down(
+    own_kafka: LocalKafka, tmp_path: Path, topics: list[str], requests: int
+) -> tuple[Sender, tuple[int, int, int, int], float]:
+    """Create `topics`, stop Kafka, have a collector (exporting to the first topic) spool `requests`
+    requests, and SIGTERM it: the sender, the collector's ports and how long its stop took."""
+    for name in topics:
+        asyncio.run(create_topic(own_kafka.bootstrap_servers, name))
+    sender = Sender()
+    own_kafka.stop(keep_data=True)
+    with run_collector(tmp_path, own_kafka.bootstrap_servers, topics[0]) as c:
+        for _ in range(requests):
+            assert sender.post(c.http_url)
+        started = time.monotonic()
+        assert stop_collector(c) == 0
+        return sender, (c.grpc_port, c.http_port, c.health_port, c.metrics_port), time.monotonic() - started
+
+
 def test_sigterm_with_kafka_down_exits_0_in_time_and_delivers_on_next_start(
     own_kafka: LocalKafka, tmp_path: Path
 ) -> None:
     topic = "later"
-    asyncio.run(create_topic(own_kafka.bootstrap_servers, topic))
-    sender = Sender()
-    own_kafka.stop(keep_data=True)
-    with run_collector(tmp_path, own_kafka.bootstrap_servers, topic) as c:
-        for _ in range(10):
-            assert sender.post(c.http_url)
-        started = time.monotonic()
-        assert stop_collector(c) == 0
-        assert time.monotonic() - started < 25  # drain deadline 10 s + producer stop, never a hang
-        ports = (c.grpc_port, c.http_port, c.health_port, c.metrics_port)
+    sender, ports, stop_seconds = spooled_while_kafka_is_down(own_kafka, tmp_path, [topic], requests=10)
+    assert stop_seconds < 25  # drain deadline 10 s + producer stop, never a hang
     spool_files = list((tmp_path / "spool").glob("worker-*/*.seg"))
     assert spool_files and sum(f.stat().st_size for f in spool_files) > 0
     own_kafka.start()
@@ -163,15 +172,7 @@ def test_spooled_records_of_a_renamed_exporter_go_to_the_dead_letter_topic(
     exporter renamed `kafka/main`. Nothing stays stuck: they go to kafka/main's dead-letter topic,
     saying which exporter and topic they were for (before: KeyError 'kafka', a dead drain, /ready ok)."""
     topic = "renamed"
-    for name in (topic, f"{topic}-dlq"):
-        asyncio.run(create_topic(own_kafka.bootstrap_servers, name))
-    sender = Sender()
-    own_kafka.stop(keep_data=True)
-    with run_collector(tmp_path, own_kafka.bootstrap_servers, topic) as c:
-        for _ in range(5):
-            assert sender.post(c.http_url)
-        assert stop_collector(c) == 0
-        ports = (c.grpc_port, c.http_port, c.health_port, c.metrics_port)
+    sender, ports, _ = spooled_while_kafka_is_down(own_kafka, tmp_path, [topic, f"{topic}-dlq"], requests=5)
     config = tmp_path / "otel-config.yaml"
     config.write_text(config.read_text().replace("  kafka:\n", "  kafka/main:\n").replace("[kafka]", "[kafka/main]"))
     own_kafka.start()
