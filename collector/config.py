@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from helicone_otel.semconv import MapOptions
 
@@ -71,7 +71,7 @@ class ExporterConfig:
     topic: str = DEFAULT_TOPIC
     encoding: str = "helicone_json"
     dead_letter_topic: str = dead_letter_topic(DEFAULT_TOPIC)
-    key_by: str = "record_id"  # or trace_id: one trace stays on one partition
+    partition_by: Literal["record_id", "trace_id"] = "record_id"  # trace_id: one trace stays on one partition
     max_message_bytes: int = 1_000_000
     pass_api_keys: bool = False
     producer: ProducerConfig = field(default_factory=ProducerConfig)
@@ -160,7 +160,9 @@ def _exporter(name: str, s: Section) -> ExporterConfig:
         topic=topic,
         encoding=s.text("encoding", ExporterConfig.encoding, ENCODINGS),
         dead_letter_topic=s.text("dead_letter_topic", dead_letter_topic(topic)),
-        key_by=s.text("partition_by", "record_id", ("record_id", "trace_id")),
+        partition_by="trace_id"
+        if s.text("partition_by", "record_id", ("record_id", "trace_id")) == "trace_id"
+        else "record_id",
         max_message_bytes=s.size("max_message_bytes", ExporterConfig.max_message_bytes),
         pass_api_keys=s.flag("pass_api_keys", False),
         producer=ProducerConfig(

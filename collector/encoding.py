@@ -80,7 +80,7 @@ def _helicone(
             value, data = _truncate_json(value, limit)
             headers += ((contract.TRUNCATED, b"true"),)
             out.truncated += 1
-        key = record.trace_id if exporter.key_by == "trace_id" else record.id
+        key = record.trace_id if exporter.partition_by == "trace_id" else record.id
         out.records.append(KafkaRecord(exporter.topic, key.encode(), data, headers, exporter.name))
     if result.failures:
         failed = {(f.trace_id, f.span_id): f.error for f in result.failures}

@@ -79,5 +79,5 @@ service:
     main, raw = config.exporters
     assert (main.brokers, main.topic, main.dead_letter_topic) == (("a:1", "b:2"), "logs", "logs-dlq")
     assert main.producer.request_timeout == 1.5
-    assert (raw.name, raw.encoding, raw.key_by) == ("kafka/raw", "otlp_proto", "trace_id")
+    assert (raw.name, raw.encoding, raw.partition_by) == ("kafka/raw", "otlp_proto", "trace_id")
     assert config.spool is None  # no file_storage: acknowledged once Kafka acknowledged

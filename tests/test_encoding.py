@@ -112,6 +112,8 @@ def test_keys_by_record_id_or_trace_id_and_api_key_header() -> None:
     s = span("a", CHAT, trace_id="ab" * 16)
     [by_id] = encode(request(s), ExporterConfig(), MapOptions()).records
     assert by_id.key == json.loads(by_id.value)["id"].encode()
-    [by_trace] = encode(request(s), ExporterConfig(key_by="trace_id", pass_api_keys=True), MapOptions(), "k1").records
+    [by_trace] = encode(
+        request(s), ExporterConfig(partition_by="trace_id", pass_api_keys=True), MapOptions(), "k1"
+    ).records
     assert by_trace.key == b"ab" * 16
     assert dict(by_trace.headers)["helicone-auth"] == b"k1"
