@@ -1,0 +1,129 @@
+"""Unit tests of the collector's logic with fakes in place of Kafka and the network: the trace
+handler's answers, the producer's split of permanent and transient failures, the worker supervisor's
+metrics aggregation. Every behaviour here is also proven against a real Kafka in the other tests."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from aiokafka.errors import KafkaConnectionError, MessageSizeTooLargeError
+from helicone_otel.collector.config import CollectorConfig, ExporterConfig, ReceiverConfig
+from helicone_otel.collector.encoding import KafkaRecord
+from helicone_otel.collector.metrics import Metrics
+from helicone_otel.collector.producer import KafkaSender, KafkaUnavailable
+from helicone_otel.collector.receiver import TraceHandler
+from helicone_otel.collector.workers import aggregate
+from otlp_builder import request, span
+
+from helicone_otel.errors import Unauthenticated, Unavailable
+
+CHAT = {"gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai", "gen_ai.request.model": "gpt-4o"}
+
+
+class FakeSender:
+    """Takes batches like KafkaSender.deliver, or fails as told."""
+
+    def __init__(self, fail: BaseException | None = None) -> None:
+        self.batches: list[list[KafkaRecord]] = []
+        self.fail = fail
+
+    async def deliver(self, records: list[KafkaRecord]) -> int:
+        if self.fail is not None:
+            raise self.fail
+        self.batches.append(list(records))
+        return 0
+
+
+def handler(sender: FakeSender, **receiver: Any) -> tuple[TraceHandler, Metrics]:
+    config = CollectorConfig(receiver=ReceiverConfig(**receiver), spool=None)
+    metrics = Metrics()
+    return TraceHandler(config, metrics, sender, spool=None), metrics  # type: ignore[arg-type]
+
+
+def test_a_request_is_answered_once_its_records_are_delivered() -> None:
+    sender = FakeSender()
+    h, metrics = handler(sender)
+    req = request(span("chat", CHAT), span("workflow", {"traceloop.span.kind": "workflow"}))
+    response = asyncio.run(h.export(req, {}, "http", 100))
+    assert not response.HasField("partial_success")
+    [[record]] = sender.batches
+    assert record.topic == "helicone-llm-logs"
+    assert metrics.get("otelcol_receiver_accepted_spans", transport="http") == 2
+
+
+def test_kafka_down_is_a_retryable_answer_and_counted() -> None:
+    h, metrics = handler(FakeSender(fail=KafkaUnavailable("broker gone")))
+    with pytest.raises(Unavailable) as raised:
+        asyncio.run(h.export(request(span("chat", CHAT)), {}, "grpc", 100))
+    assert raised.value.retry_after > 0
+    assert metrics.get("otelcol_receiver_refused_spans", transport="grpc") == 1
+
+
+def test_a_wrong_bearer_token_is_refused_and_invalid_ids_are_a_partial_success() -> None:
+    sender = FakeSender()
+    h, _ = handler(sender, bearer_tokens=("s3cret",))
+    with pytest.raises(Unauthenticated):
+        asyncio.run(h.export(request(span("chat", CHAT)), {"authorization": "Bearer nope"}, "http", 100))
+    _, bad = span("chat", CHAT)
+    bad.span_id = b"\x01"  # not 8 bytes
+    response = asyncio.run(h.export(request(span("chat", CHAT), ("s", bad)), {"authorization": "Bearer s3cret"},
+                                    "http", 100))  # fmt: skip
+    assert response.partial_success.rejected_spans == 1
+    assert len(sender.batches[0]) == 1
+
+
+class FakeProducer:
+    """An aiokafka producer whose sends fail as told, per topic."""
+
+    def __init__(self, errors: dict[str, BaseException]) -> None:
+        self.errors = errors
+        self.sent: list[tuple[str, bytes]] = []
+
+    async def send(
+        self, topic: str, value: bytes, key: bytes | None = None, headers: Any = None
+    ) -> asyncio.Future[None]:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if topic in self.errors:
+            future.set_exception(self.errors[topic])
+        else:
+            self.sent.append((topic, value))
+            future.set_result(None)
+        return future
+
+
+def sender_with(producer: FakeProducer) -> tuple[KafkaSender, Metrics]:
+    metrics = Metrics()
+    sender = KafkaSender([ExporterConfig(topic="t", dead_letter_topic="t-dlq")], metrics)
+    sender._producers["kafka"] = producer  # the seam: no broker here
+    return sender, metrics
+
+
+def test_a_record_kafka_refuses_for_good_goes_to_the_dead_letter_topic() -> None:
+    producer = FakeProducer({"t": MessageSizeTooLargeError()})
+    sender, metrics = sender_with(producer)
+    dead = asyncio.run(sender.deliver([KafkaRecord("t", b"k", b"v" * 10, (), "kafka")]))
+    assert dead == 1
+    assert producer.sent == [("t-dlq", b"v" * 10)]
+    assert metrics.get("helicone_otel_records_dead_lettered", exporter="kafka") == 1
+
+
+def test_a_transient_failure_fails_the_whole_batch_for_a_retry() -> None:
+    producer = FakeProducer({"t": KafkaConnectionError()})
+    sender, metrics = sender_with(producer)
+    with pytest.raises(KafkaUnavailable, match="1 of 1 records failed"):
+        asyncio.run(sender.deliver([KafkaRecord("t", b"k", b"v", (), "kafka")]))
+    assert producer.sent == [] and metrics.get("helicone_otel_kafka_up") == 0
+
+
+def test_workers_metrics_add_up_except_the_few_that_do_not() -> None:
+    worker = "\n".join([
+        "# TYPE otelcol_receiver_accepted_spans counter", 'otelcol_receiver_accepted_spans{{transport="http"}} {a}',
+        "helicone_otel_kafka_up {up}", "helicone_otel_spool_oldest_age_seconds {age}",
+    ])  # fmt: skip
+    total = aggregate([worker.format(a=3, up=1, age=2.5), worker.format(a=4, up=0, age=7.0)])
+    assert 'otelcol_receiver_accepted_spans{transport="http"} 7' in total
+    assert "helicone_otel_kafka_up 0" in total  # up only if every worker is
+    assert "helicone_otel_spool_oldest_age_seconds 7" in total  # the oldest of all
+    assert total.count("# TYPE otelcol_receiver_accepted_spans counter") == 1
