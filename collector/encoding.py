@@ -5,8 +5,8 @@ cannot be mapped goes, as itself (`otlp_proto`), to the dead-letter topic with t
 `otlp_proto` / `otlp_json` forward the spans themselves, one `ExportTraceServiceRequest` per trace (per
 span when a trace is too large), readable by the OpenTelemetry Collector's Kafka receiver.
 
-Nothing is dropped for its size: the largest string values of an oversized record are cut, with a
-marker that says how much was cut, and the record carries a `helicone-truncated` header.
+Nothing is dropped for its size: the largest string values of an oversized record are cut
+(`truncation`), and the record carries a `helicone-truncated` header.
 """
 
 from __future__ import annotations
@@ -14,20 +14,17 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
 
-from helicone_otel.semconv import MapOptions, map_request, stream
-from helicone_otel.semconv.record import record_json
+from helicone_otel.semconv import MapOptions, map_request
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
 
 from helicone_otel import contract
 from helicone_otel.otlp_json import request_to_dict
 
 from .config import ExporterConfig
+from .truncation import fit_record, fit_spans
 
-TRUNCATION_MARKER = "…[truncated {n} bytes by helicone-otel]"
 # Room left under max_message_bytes for the record's key, headers and Kafka's own framing.
 _OVERHEAD = 1024
 
@@ -77,7 +74,7 @@ def _helicone(
         data = record.json_bytes()
         headers = tuple(record.headers()) + auth
         if len(data) > limit:
-            value, data = _truncate_json(value, limit)
+            value, data = fit_record(value, limit)
             headers += ((contract.TRUNCATED, b"true"),)
             out.truncated += 1
         key = record.trace_id if exporter.partition_by == "trace_id" else record.id
@@ -88,7 +85,7 @@ def _helicone(
             own = ((contract.CONTENT_TYPE, b"application/x-protobuf"), (contract.TRACE_ID, trace_id.encode()),
                    (contract.SPAN_ID, span_id.encode()), *auth)  # fmt: skip
             headers = contract.dead_letter_headers(own, failed[trace_id, span_id])
-            data, cut = _fit_otlp(sub, limit)
+            data, cut = fit_spans(sub, limit)
             if cut:
                 headers += ((contract.TRUNCATED, b"true"),)
                 out.truncated += 1
@@ -152,7 +149,7 @@ def _otlp(request: ExportTraceServiceRequest, exporter: ExporterConfig, api_key:
             headers = (("content-type", content_type), ("trace-id", trace_id.hex().encode()), *auth)
             data = _serialize(part, exporter.encoding)
             if len(data) > limit:
-                part_bytes, _ = _fit_otlp(part, limit)
+                part_bytes, _ = fit_spans(part, limit)
                 fitted = ExportTraceServiceRequest.FromString(part_bytes)
                 data = _serialize(fitted, exporter.encoding)
                 headers += ((contract.TRUNCATED, b"true"),)
@@ -162,70 +159,3 @@ def _otlp(request: ExportTraceServiceRequest, exporter: ExporterConfig, api_key:
 
 
 # --- truncation -------------------------------------------------------------------------------------
-
-
-def _cut(text: str, excess: int) -> str:
-    keep = max(len(text) - excess - 64, 0)
-    return text[:keep] + TRUNCATION_MARKER.format(n=len(text.encode()) - len(text[:keep].encode()))
-
-
-def _string_slots(node: Any, out: list[tuple[int, Any, Any]]) -> None:
-    if isinstance(node, dict):
-        for key, value in node.items():
-            if isinstance(value, str):
-                out.append((len(value), node, key))
-            else:
-                _string_slots(value, out)
-    elif isinstance(node, list):
-        for index, value in enumerate(node):
-            if isinstance(value, str):
-                out.append((len(value), node, index))
-            else:
-                _string_slots(value, out)
-
-
-def _truncate_json(value: dict[str, Any], limit: int) -> tuple[dict[str, Any], bytes]:
-    """Cut the largest strings of the request and response bodies until the record fits. A streamed
-    response (SSE text) is cut inside its frames, so that it stays SSE that Helicone's readers parse."""
-    value = json.loads(json.dumps(value))  # work on a copy
-    response = value["providerResponse"]
-    sse = stream.frames(response["textBody"]) if isinstance(response.get("textBody"), str) else None
-    for _ in range(64):
-        if sse is not None:
-            response["textBody"] = stream.render(sse)
-        data = record_json(value)
-        if len(data) <= limit:
-            return value, data
-        slots: list[tuple[int, Any, Any]] = []
-        _string_slots(value["providerRequest"]["json"], slots)
-        _string_slots(response["json"], slots)
-        _string_slots([data for _, data in sse or [] if not isinstance(data, str)], slots)
-        if not slots:
-            break
-        _, container, key = max(slots, key=lambda s: s[0])
-        container[key] = _cut(container[key], len(data) - limit)
-    raise ValueError(f"record {value.get('id')} cannot be cut below {limit} bytes")
-
-
-def _fit_otlp(request: ExportTraceServiceRequest, limit: int) -> tuple[bytes, bool]:
-    """Serialize; if over `limit`, cut the largest string attribute values (span and events) to fit."""
-    data = request.SerializeToString()
-    if len(data) <= limit:
-        return data, False
-    request = ExportTraceServiceRequest.FromString(data)
-    for _ in range(64):
-        values: list[AnyValue] = []
-        for rs in request.resource_spans:
-            for ss in rs.scope_spans:
-                for span in ss.spans:
-                    values.extend(kv.value for kv in span.attributes if kv.value.HasField("string_value"))
-                    for event in span.events:
-                        values.extend(kv.value for kv in event.attributes if kv.value.HasField("string_value"))
-        if not values:
-            break
-        largest = max(values, key=lambda v: len(v.string_value))
-        largest.string_value = _cut(largest.string_value, len(data) - limit)
-        data = request.SerializeToString()
-        if len(data) <= limit:
-            return data, True
-    raise ValueError(f"spans cannot be cut below {limit} bytes")
