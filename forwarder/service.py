@@ -24,39 +24,25 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from typing import Any, TypeAlias, TypeVar
+from typing import Any, TypeVar
 
 import aiohttp
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaError, for_code
-from aiokafka.structs import ConsumerRecord
+from aiokafka.errors import KafkaError
 
-from helicone_otel.contract import SCORES, dead_letter_headers, log_route, score_path
-from helicone_otel.errors import Permanent, retryable_status
+from helicone_otel.contract import SCORES, log_route
+from helicone_otel.errors import Permanent
 from helicone_otel.kafka_clients import security_args
 from helicone_otel.lifecycle import on_stop_signal
-from helicone_otel.retry import Backoff, retry_after
+from helicone_otel.retry import Backoff
 
 from .config import ForwarderConfig
+from .dead_letters import DeadLetters, Record, ensure_topic
+from .delivery import HeliconeClient, Interrupted
 from .metrics import Metrics
 
 log = logging.getLogger(__name__)
-# Retried with backoff. 401/403 too: a revoked or mistyped key refuses every record, which is an outage
-# to wait out (and alert on), not a reason to move everything to the dead-letter topic; when other
-# records go through, the refused ones are dead-lettered after max_attempts like any poison.
-DEAD_LETTER_TIMEOUT = 10.0  # seconds for the dead-letter topic to take a record
-Record: TypeAlias = ConsumerRecord[bytes, bytes]
 KafkaClient = TypeVar("KafkaClient", AIOKafkaConsumer, AIOKafkaProducer)
-
-
-class DeadLetterFailed(Exception):
-    """The dead-letter topic did not take a record: it stays uncommitted and is tried again."""
-
-
-class Interrupted(Exception):
-    """A rebalance or shutdown came while the record waited to be (re)tried: neither delivered nor
-    dead-lettered, so its offset is not committed and the partition's next owner delivers it."""
 
 
 def validate(value: bytes) -> dict[str, Any]:
@@ -95,9 +81,8 @@ class Forwarder(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka's 
         self._idle = asyncio.Event()  # no batch in hand
         self._idle.set()
         self._semaphore = asyncio.Semaphore(config.concurrency)
-        self.last_success = 0.0  # monotonic time of the last 2xx: tells an outage from a poison record
-        self.failing_since: float | None = None  # monotonic time since which no post has succeeded
-        self.last_failure = ""
+        self.helicone = HeliconeClient(config, self.metrics, self._interrupt)
+        self.dead_letters = DeadLetters(config, self.metrics, self._interrupt)
         self.joined = False
         self.kafka_error: str | None = None
         self.stuck: str | None = None  # why the last fetch left records neither delivered nor dead-lettered
@@ -114,9 +99,9 @@ class Forwarder(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka's 
             return False, self.stuck
         if not self.joined:
             return False, "joining the consumer group"
-        if self.failing_since is not None:
-            since = time.monotonic() - self.failing_since
-            return False, f"Helicone has taken no record for {since:.0f}s: {self.last_failure}"
+        if self.helicone.failing_since is not None:
+            since = time.monotonic() - self.helicone.failing_since
+            return False, f"Helicone has taken no record for {since:.0f}s: {self.helicone.last_failure}"
         return True, "delivering"
 
     # ConsumerRebalanceListener: aiokafka awaits these in its coordinator task
@@ -295,116 +280,16 @@ class Forwarder(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka's 
                 )
                 return
             async with self._semaphore:
-                await self._post(session, url, key, record.value or b"")
+                await self.helicone.post(session, url, key, record.value or b"")
                 if headers.get(SCORES) and record_id:  # scores name a request Helicone has logged
-                    await self._post_scores(session, record_id, key, headers[SCORES])
+                    await self.helicone.post_scores(session, record_id, key, headers[SCORES])
             if record_id:
                 self.recent[record_id] = None
                 if len(self.recent) > self.config.dedupe_window:
                     self.recent.popitem(last=False)
             self.metrics.add("helicone_otel_forwarder_delivered")
         except Permanent as exc:
-            await self._dead_letter(record, str(exc), producer)
-
-    async def _post_scores(self, session: aiohttp.ClientSession, record_id: str, key: str, scores: str) -> None:
-        """After the record: its evaluation scores. A score Helicone refuses is counted and logged, not
-        dead-lettered with its record, which Helicone already has (a replay would log it twice)."""
-        url = self.config.helicone_api_url + score_path(record_id)
-        try:
-            await self._post(session, url, key, json.dumps({"scores": json.loads(scores)}).encode())
-        except (Permanent, ValueError) as exc:
-            log.warning("Helicone refused the scores of record %s: %s", record_id, exc)
-            self.metrics.add("helicone_otel_forwarder_scores_failed")
-        else:
-            self.metrics.add("helicone_otel_forwarder_scores_posted")
-
-    async def _post(self, session: aiohttp.ClientSession, url: str, key: str, value: bytes) -> None:
-        backoff = Backoff(0.2)
-        first = time.monotonic()
-        attempt = 0
-        headers = {"authorization": f"Bearer {key}", "content-type": "application/json"}
-        while True:
-            if self._interrupt.is_set():
-                raise Interrupted("rebalance or shutdown")
-            attempt += 1
-            wait = backoff.next()
-            started = time.monotonic()
-            try:
-                async with session.post(url, data=value, headers=headers) as reply:
-                    status, text = reply.status, await reply.text(errors="replace")
-                    hinted = retry_after(reply.headers.get("retry-after"))
-            except (aiohttp.ClientError, TimeoutError) as exc:
-                reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-            else:
-                self.metrics.observe("helicone_otel_forwarder_post_latency_seconds", time.monotonic() - started)
-                if status < 300:
-                    self.last_success, self.failing_since = time.monotonic(), None
-                    return
-                reason = f"HTTP {status}: {text[:300]}"
-                if not retryable_status(status):
-                    raise Permanent(reason)  # the record can never be delivered as it is: dead-letter it
-                wait = hinted if hinted is not None else wait
-            self.last_failure = reason
-            if self.failing_since is None and self.last_success < started:
-                self.failing_since = started
-            if attempt >= self.config.max_attempts and self.last_success > first:
-                raise Permanent(f"gave up after {attempt} attempts while other records went through: {reason}")
-            self.metrics.add("helicone_otel_forwarder_retried")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._interrupt.wait(), wait)
-
-    async def _dead_letter(self, record: Record, error: str, producer: AIOKafkaProducer | None) -> None:
-        """Produce the record to the dead-letter topic, or raise: DeadLetterFailed when Kafka does not take
-        it within DEAD_LETTER_TIMEOUT (topic missing, Kafka down), Interrupted on rebalance or shutdown."""
-        where = f"{record.topic}[{record.partition}]@{record.offset}"
-        if producer is None:  # dry run
-            print(json.dumps({"invalid": error, "offset": record.offset}), flush=True)
-            return
-        # helicone-auth stays: a replay needs the tenant's key
-        headers = list(dead_letter_headers(record.headers, error, offset=str(record.offset)))
-        send = asyncio.ensure_future(
-            producer.send_and_wait(self.config.dead_letter_topic, record.value, key=record.key, headers=headers)
-        )
-        interrupt = asyncio.ensure_future(self._interrupt.wait())
-        try:
-            await asyncio.wait({send, interrupt}, timeout=DEAD_LETTER_TIMEOUT, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            interrupt.cancel()
-        dlq = self.config.dead_letter_topic
-        if not send.done():
-            send.cancel()
-            if self._interrupt.is_set():
-                raise Interrupted("rebalance or shutdown while dead-lettering")
-            raise DeadLetterFailed(f"{where}: {dlq} took nothing within {DEAD_LETTER_TIMEOUT:.0f}s ({error})")
-        try:
-            send.result()
-        except KafkaError as exc:
-            raise DeadLetterFailed(f"{where}: {dlq} refused it: {exc!r} ({error})") from exc
-        log.warning("record at %s dead-lettered: %s", where, error)
-        self.metrics.add("helicone_otel_forwarder_dead_lettered")
-
-
-async def ensure_topic(cfg: ForwarderConfig, topic: str) -> None:
-    """Create `topic` when it does not exist (as Kafka Connect does for its dead-letter queue), so that
-    the first poison record does not wait for an operator. Failing that (no permission), say so: such
-    records then wait, named in `/ready`, until the topic exists."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=list(cfg.brokers), **security_args(cfg.sasl, cfg.tls))
-    try:
-        await admin.start()
-        if topic in await admin.list_topics():
-            return
-        brokers = len((await admin.describe_cluster())["brokers"])
-        response = await admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=min(3, brokers))])
-        codes = [error[1] for error in response.topic_errors if error[1] not in (0, 36)]  # 36: already exists
-        if codes:
-            raise for_code(codes[0])()
-        log.info("created the dead-letter topic %s", topic)
-    except (KafkaError, OSError) as exc:
-        log.warning("dead-letter topic %s does not exist and could not be created (%r): records that must "
-                    "go there wait until it exists", topic, exc)  # fmt: skip
-    finally:
-        with contextlib.suppress(KafkaError, OSError):
-            await admin.close()
+            await self.dead_letters.send(record, str(exc), producer)
 
 
 async def serve(config: ForwarderConfig, dry_run: bool = False) -> None:

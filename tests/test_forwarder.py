@@ -26,7 +26,8 @@ from fakehelicone import FakeHelicone
 from helicone_otel.collector.config import ExporterConfig
 from helicone_otel.collector.encoding import encode
 from helicone_otel.forwarder.config import parse
-from helicone_otel.forwarder.service import Forwarder, Interrupted, done_prefix
+from helicone_otel.forwarder.delivery import Interrupted
+from helicone_otel.forwarder.service import Forwarder, done_prefix
 from helicone_otel.semconv import MapOptions
 from helpers import metric, read_topic
 from localkafka import LocalKafka
