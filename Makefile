@@ -35,7 +35,7 @@ $(LEGACY_VENV)/.installed: Makefile
 
 # Popular GenAI emitters (LiteLLM, pydantic-ai + logfire, LlamaIndex, the OpenAI Agents SDK, OpenLIT) pin
 # openai 2.x and newer OpenTelemetry than the suite's traceloop-sdk: the semconv tests capture their real
-# spans in this third venv (tests/capture_emitters.py).
+# spans in this third venv (tests/support/capture_emitters.py).
 EMITTERS_VENV := .venv-emitters
 EMITTERS_PINS := litellm==1.110.2 'pydantic-ai-slim[openai,anthropic]==2.31.1' logfire==5.4.0 \
 	llama-index-core==0.14.25 llama-index-llms-openai==0.8.3 openinference-instrumentation-llama-index==4.6.1 \

@@ -15,11 +15,12 @@ from typing import Any
 
 import pytest
 from helicone_otel.semconv import MapResult
-from helicone_rules import response_of
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools" / "kafka"))
+sys.path.insert(0, str(Path(__file__).resolve().parent / "support"))  # fakes, builders, capture drivers
 
+from helicone_rules import response_of
 from localkafka import LocalKafka
 
 KAFKA_FIXTURES = {"kafka", "own_kafka", "topic"}
@@ -113,7 +114,7 @@ class Capture:
 def run_capture(kind: str, out: Path, python: Path | str = sys.executable, scenarios: tuple[str, ...] = ()) -> Capture:
     instrumentation = "traceloop" if kind == "traceloop-legacy" else kind
     proc = subprocess.run(
-        [str(python), str(ROOT / "tests" / "capture.py"), instrumentation, str(out), *scenarios],
+        [str(python), str(ROOT / "tests" / "support" / "capture.py"), instrumentation, str(out), *scenarios],
         capture_output=True,
         text=True,
         timeout=300,

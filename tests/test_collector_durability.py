@@ -116,7 +116,7 @@ def test_collector_sigkill_mid_stream_then_restart(kafka: LocalKafka, topic: str
 _POSTER = """
 import sys, time, httpx
 url, out = sys.argv[1], sys.argv[2]
-sys.path.insert(0, "tests")
+sys.path[:0] = ["tests", "tests/support", "tools/kafka"]
 from test_collector_durability import llm_span
 from helicone_otel.semconv import record_id
 with open(out, "w") as f:

@@ -37,7 +37,7 @@ def test_traceloop_app_through_the_collector(kafka: LocalKafka, topic: str, tmp_
         }
         out = tmp_path / "capture"
         proc = subprocess.run(
-            [sys.executable, str(ROOT / "tests" / "capture.py"), "traceloop", str(out)],
+            [sys.executable, str(ROOT / "tests" / "support" / "capture.py"), "traceloop", str(out)],
             env=env, capture_output=True, text=True, timeout=300,
         )  # fmt: skip
         assert proc.returncode == 0, proc.stderr[-3000:]
@@ -63,7 +63,7 @@ def test_vercel_ai_sdk_app_in_node_through_the_collector(kafka: LocalKafka, topi
     with run_collector(tmp_path, kafka.bootstrap_servers, topic) as c:
         out = tmp_path / "capture"
         proc = subprocess.run(
-            [sys.executable, str(ROOT / "tests" / "capture.py"), "vercel", str(out)],
+            [sys.executable, str(ROOT / "tests" / "support" / "capture.py"), "vercel", str(out)],
             env={**os.environ, "CAPTURE_OTLP_ENDPOINT": c.http_url}, capture_output=True, text=True, timeout=300,
         )  # fmt: skip
         assert proc.returncode == 0, proc.stderr[-3000:]

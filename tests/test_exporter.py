@@ -147,7 +147,7 @@ def test_registered_as_the_helicone_traces_exporter_entry_point() -> None:
 
 def run_app(env: dict[str, str]) -> dict:
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "tests" / "exporter_app.py")],
+        [sys.executable, str(ROOT / "tests" / "support" / "exporter_app.py")],
         env={**{k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "HELICONE_"))}, **env,
              "TRACELOOP_TELEMETRY": "false"},
         capture_output=True, text=True, timeout=120,

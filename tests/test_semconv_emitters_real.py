@@ -1,4 +1,4 @@
-"""Records of popular GenAI emitters' real spans (tests/capture_emitters.py, run in `.venv-emitters`),
+"""Records of popular GenAI emitters' real spans (tests/support/capture_emitters.py, run in `.venv-emitters`),
 each call compared with what the fake provider served and read back the way Helicone stores it.
 
 Every scenario makes one provider call in turn, so the records, in time order, pair with the fake's
@@ -40,7 +40,7 @@ def emitter(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
     kind = request.param
     out = tmp_path_factory.mktemp(kind)
     proc = subprocess.run(
-        [str(EMITTERS_PYTHON), str(ROOT / "tests" / "capture_emitters.py"), kind, str(out)],
+        [str(EMITTERS_PYTHON), str(ROOT / "tests" / "support" / "capture_emitters.py"), kind, str(out)],
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert proc.returncode == 0, f"capture {kind} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}"

@@ -2,7 +2,7 @@
 // with the stock OTLP/HTTP protobuf exporter, as a Next.js app pointed at the collector would.
 //   node capture.mjs SCENARIO OPENAI_BASE_URL ANTHROPIC_BASE_URL OTLP_TRACES_URL
 // With CAPTURE_OTLP_ENDPOINT (a traces URL) set, the spans also go there (OTLP/HTTP protobuf).
-// One scenario per process: the Python driver (tests/capture.py vercel) tags what the fake served.
+// One scenario per process: the Python driver (tests/support/capture.py vercel) tags what the fake served.
 import { embed, generateText, jsonSchema, streamText, tool } from "ai";
 import { createAnthropic } from "@ai-sdk/anthropic";
 import { createOpenAI } from "@ai-sdk/openai";

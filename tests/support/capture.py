@@ -2,7 +2,7 @@
 Python instrumentations (traceloop, openinference) run here; the Vercel AI SDK runs in Node.
 
 Each instrumentation patches the SDKs process-wide, so every capture runs in its own process:
-`python tests/capture.py traceloop OUT_DIR`. It writes `spans.pb` (one ExportTraceServiceRequest,
+`python tests/support/capture.py traceloop OUT_DIR`. It writes `spans.pb` (one ExportTraceServiceRequest,
 encoded by the stock OTLP encoder) and `served.json` (what the fake provider answered, in order,
 with the scenario that asked for it).
 """
@@ -351,7 +351,7 @@ def setup(kind: str, collect: Collect) -> Callable[[str, Callable[[], Any]], Non
     raise SystemExit(f"unknown instrumentation {kind}")
 
 
-VERCEL_DIR = Path(__file__).resolve().parent / "vercel"
+VERCEL_DIR = Path(__file__).resolve().parents[1] / "vercel"
 VERCEL_SCENARIOS = (
     "openai.chat", "openai.stream", "openai.tool_call", "openai.error", "openai.embeddings",
     "anthropic.chat", "anthropic.stream",

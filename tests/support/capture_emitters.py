@@ -4,7 +4,7 @@ LiteLLM's OpenTelemetry callback (default and `gen_ai_latest_experimental`), pyd
 Agents SDK with OpenInference and with OpenLLMetry, and OpenLIT.
 
 They do not install beside the suite's traceloop-sdk, so they live in their own venv (`make` builds
-`.venv-emitters` from the pins in the Makefile): `.venv-emitters/bin/python tests/capture_emitters.py
+`.venv-emitters` from the pins in the Makefile): `.venv-emitters/bin/python tests/support/capture_emitters.py
 KIND OUT_DIR`, one process per emitter (each patches SDKs process-wide). Writes `spans.pb` and
 `served.json` like `capture.py`.
 """
