@@ -23,7 +23,7 @@ from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
-from helicone_otel.contract import dead_letter_topic, log_route, score_path
+from helicone_otel.contract import dead_letter_topic, log_route, score_url
 from helicone_otel.errors import retryable_status
 from helicone_otel.retry import Backoff, retry_after
 
@@ -99,7 +99,7 @@ class HeliconeTransport:
                 continue
             sent += 1
             if scores:  # after the record: scores name a request Helicone has logged
-                self._post(self.api_base_url.rstrip("/") + score_path(body["id"]), {"scores": scores}, deadline)
+                self._post(score_url(self.api_base_url, body["id"]), {"scores": scores}, deadline)
         return SendResult(sent=sent, failed=failed)
 
     def _url(self, provider: str) -> str:

@@ -17,7 +17,7 @@ import time
 
 import aiohttp
 
-from helicone_otel.contract import score_path
+from helicone_otel.contract import score_url
 from helicone_otel.errors import Permanent, retryable_status
 from helicone_otel.retry import Backoff, retry_after
 
@@ -44,7 +44,7 @@ class HeliconeClient:
     async def post_scores(self, session: aiohttp.ClientSession, record_id: str, key: str, scores: str) -> None:
         """After the record: its evaluation scores. A score Helicone refuses is counted and logged, not
         dead-lettered with its record, which Helicone already has (a replay would log it twice)."""
-        url = self.config.helicone_api_url + score_path(record_id)
+        url = score_url(self.config.helicone_api_url, record_id)
         try:
             await self.post(session, url, key, json.dumps({"scores": json.loads(scores)}).encode())
         except (Permanent, ValueError) as exc:

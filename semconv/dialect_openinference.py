@@ -26,10 +26,7 @@ def is_call(span: SpanView) -> bool:
         return False
     if span.status_code == common.STATUS_ERROR or kind == "EMBEDDING":
         return True
-    attrs = span.attrs
-    if "llm.output_messages.0.message.role" in attrs or "llm.token_count.total" in attrs:
-        return True
-    if any(k.startswith(("llm.output_messages.", "llm.token_count.")) for k in attrs):
+    if any(k.startswith(("llm.output_messages.", "llm.token_count.")) for k in span.attrs):
         return True
     output = span.get_json("output.value") if span.get_str("output.mime_type") == "application/json" else None
     if isinstance(output, dict):

@@ -72,6 +72,6 @@ def log_route(provider: str) -> Route:
     return Route("worker", path) if path else Route("api", CUSTOM_TRACE_PATH)
 
 
-def score_path(request_id: str) -> str:
+def score_url(api_url: str, request_id: str) -> str:
     """Helicone's score API for one logged request (jawn `requestController.ts`), on the API host."""
-    return f"/v1/request/{request_id}/score"
+    return f"{api_url.rstrip('/')}/v1/request/{request_id}/score"
