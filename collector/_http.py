@@ -30,10 +30,6 @@ JSON = "application/json"
 DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024
 
 
-class _TooLarge(TooLarge):
-    pass
-
-
 def _reply(content_type: str, message: object, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     if content_type == JSON:
         body = json.dumps(json_format.MessageToDict(message, use_integers_for_enums=True)).encode()  # type: ignore[arg-type]
@@ -60,7 +56,7 @@ def _decompress(data: bytes, encoding: str, limit: int) -> bytes:
     except zlib.error as exc:
         raise InvalidRequest(f"body is not valid {encoding}: {exc}") from exc
     if len(out) > limit:
-        raise _TooLarge
+        raise TooLarge
     if not decoder.eof:
         raise InvalidRequest(f"body is truncated {encoding}")
     return out
@@ -84,7 +80,7 @@ def create_app(
                 async for chunk in request.stream():
                     size += len(chunk)
                     if size > max_body_bytes:
-                        raise _TooLarge
+                        raise TooLarge
                     chunks.append(chunk)
             encoding = request.headers.get("content-encoding", "").strip().lower()
             body = _decompress(b"".join(chunks), encoding, max_body_bytes)
@@ -97,7 +93,7 @@ def create_app(
             result = await handler.export(message, headers, "http", len(body))
         except TimeoutError:
             return _error(reply_type, 408, 4, f"request body not received within {read_timeout:g}s")
-        except _TooLarge as exc:
+        except TooLarge as exc:
             return _failure(reply_type, exc, f"request body exceeds {max_body_bytes} bytes after decompression")
         except OtlpJsonError as exc:
             return _failure(reply_type, InvalidRequest(str(exc)))
