@@ -26,11 +26,12 @@ sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT / "tests" / "support"))
 
 from helicone_otel.collector.config import ExporterConfig  # noqa: E402
-from helicone_otel.collector.encoding import encode  # noqa: E402
 from helicone_otel.semconv import MapOptions  # noqa: E402
 from localkafka import LocalKafka  # noqa: E402
 from quiet_http import QuietHandler  # noqa: E402
 from semconv_bench import gen_ai_span, request_of  # noqa: E402
+
+from helicone_otel.kafka.records import encode  # noqa: E402
 
 accepted = 0
 lock = threading.Lock()

@@ -20,19 +20,20 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import grpc
 import uvicorn
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
 from helicone_otel.admin import bind, health_app, metrics_app, start_http_server
-from helicone_otel.lifecycle import stop_event
+from helicone_otel.kafka.sender import KafkaSender
+from helicone_otel.lifecycle import run_until_signal
 
 from ._grpc import start_grpc_server
 from ._http import create_app
 from .config import CollectorConfig, SpoolConfig
 from .drain import SpoolDrain
 from .metrics import Metrics
-from .producer import KafkaSender
 from .receiver import TraceHandler
 from .spool import Spool
 
@@ -68,82 +69,107 @@ def _open_spools(settings: SpoolConfig, role: WorkerRole | None) -> tuple[Spool,
     return own, orphans
 
 
-async def serve(
-    config: CollectorConfig,
-    stop: asyncio.Event | None = None,
-    drain_timeout: float = 10.0,
-    role: WorkerRole | None = None,
-) -> None:
-    """Serve until `stop` is set (or SIGINT/SIGTERM when `stop` is None)."""
-    stop = stop or _signal_event()
-    metrics = Metrics()
-    timeout = max(e.producer.request_timeout for e in config.exporters)
-    sender = KafkaSender(config.exporters, metrics, timeout=timeout)
-    spool = None
-    drains: list[SpoolDrain] = []
-    spools: list[Spool] = []
-    if config.spool is not None:
-        spool, orphans = _open_spools(config.spool, role)
-        spools = [spool, *orphans]
-        drains = [SpoolDrain(s, sender, metrics) for s in spools]
-        for drain in drains:
-            drain.start()
-        metrics.gauge("helicone_otel_spool_bytes", lambda: float(sum(s.size_bytes for s in spools)))
-        metrics.gauge("otelcol_exporter_queue_size", lambda: float(sum(s.size_bytes for s in spools)))
-        metrics.gauge("otelcol_exporter_queue_capacity", lambda: float(config.spool.max_bytes if config.spool else 0))
-        metrics.gauge("helicone_otel_spool_oldest_age_seconds", lambda: max(s.oldest_age() for s in spools))
-    handler = TraceHandler(config, metrics, sender, spool)
+GRACE = 15.0  # seconds from SIGTERM to exit (a worker; its supervisor allows 10 more): within Kubernetes' 30
+_CLOSE_MARGIN = 2.0  # of the deadline, kept for closing the producers and the admin servers
 
-    def ready() -> tuple[bool, str]:
-        waiting = sum(s.size_bytes for s in spools)
-        failing = next((d.failure for d in drains if d.failure is not None), None)
+
+class Collector:
+    """One collector process (`lifecycle.Service`): the OTLP listeners, the spool and its drains, the
+    producers, the admin endpoints (or, as a worker, its loopback admin port)."""
+
+    def __init__(self, config: CollectorConfig, role: WorkerRole | None = None) -> None:
+        self.config = config
+        self.role = role
+        self.metrics = Metrics()
+        timeout = max(e.producer.request_timeout for e in config.exporters)
+        self.sender = KafkaSender(config.exporters, self.metrics, timeout=timeout)
+        self.spools: list[Spool] = []
+        self.drains: list[SpoolDrain] = []
+        self._otlp_http: list[tuple[uvicorn.Server, asyncio.Task[None]]] = []
+        self._admin: list[tuple[uvicorn.Server, asyncio.Task[None]]] = []
+        self._grpc: grpc.aio.Server | None = None
+
+    def ready(self) -> tuple[bool, str]:
+        waiting = sum(s.size_bytes for s in self.spools)
+        failing = next((d.failure for d in self.drains if d.failure is not None), None)
         if failing is not None and waiting:
             return False, f"{failing}; {waiting} bytes waiting in the spool"
         if (
-            not drains
-            and metrics.get("helicone_otel_kafka_up") == 0
-            and metrics.total("helicone_otel_records_produced")
+            not self.drains
+            and self.metrics.get("helicone_otel_kafka_up") == 0
+            and self.metrics.total("helicone_otel_records_produced")
         ):
             return False, "Kafka unreachable"
         return True, "ok"
 
-    otlp_http: list[tuple[uvicorn.Server, asyncio.Task[None]]] = []
-    admin: list[tuple[uvicorn.Server, asyncio.Task[None]]] = []
-    grpc_server = None
-    try:
+    async def start(self) -> None:
+        config, metrics = self.config, self.metrics
+        spool = None
+        if config.spool is not None:
+            spool, orphans = _open_spools(config.spool, self.role)
+            spools = self.spools = [spool, *orphans]
+            self.drains = [SpoolDrain(s, self.sender, metrics) for s in spools]
+            for drain in self.drains:
+                drain.start()
+            capacity = float(config.spool.max_bytes)
+            metrics.gauge("helicone_otel_spool_bytes", lambda: float(sum(s.size_bytes for s in spools)))
+            metrics.gauge("otelcol_exporter_queue_size", lambda: float(sum(s.size_bytes for s in spools)))
+            metrics.gauge("otelcol_exporter_queue_capacity", lambda: capacity)
+            metrics.gauge("helicone_otel_spool_oldest_age_seconds", lambda: max(s.oldest_age() for s in spools))
+        handler = TraceHandler(config, metrics, self.sender, spool)
         receiver = config.receiver
         if receiver.grpc_endpoint:
-            grpc_server = await start_grpc_server(
+            self._grpc = await start_grpc_server(
                 handler, receiver.grpc_endpoint, receiver.max_request_bytes, receiver.grpc_tls
             )
             log.info("OTLP/gRPC listening on %s", receiver.grpc_endpoint)
         if receiver.http_endpoint:
             app = create_app(handler, receiver.max_request_bytes, receiver.read_timeout)
-            otlp_http.append(await start_http_server(app, bind(receiver.http_endpoint), receiver.http_tls))
+            self._otlp_http.append(await start_http_server(app, bind(receiver.http_endpoint), receiver.http_tls))
             log.info("OTLP/HTTP listening on %s", receiver.http_endpoint)
-        if role is not None:
+        if self.role is not None:
             sock = bind("127.0.0.1:0")
-            admin.append(await start_http_server(internal_admin(metrics, ready), sock))
-            role.admin_port_file.write_text(str(sock.getsockname()[1]))
+            self._admin.append(await start_http_server(internal_admin(metrics, self.ready), sock))
+            self.role.admin_port_file.write_text(str(sock.getsockname()[1]))
         else:
             if config.health_endpoint:
-                admin.append(await start_http_server(health_app(ready), bind(config.health_endpoint)))
+                self._admin.append(await start_http_server(health_app(self.ready), bind(config.health_endpoint)))
             if config.metrics_endpoint:
-                admin.append(await start_http_server(metrics_app(metrics.render), bind(config.metrics_endpoint)))
-        await stop.wait()
-    finally:
+                self._admin.append(await start_http_server(metrics_app(metrics.render), bind(config.metrics_endpoint)))
+
+    async def done(self) -> None:
+        await asyncio.get_running_loop().create_future()  # a collector never ends on its own
+
+    async def shutdown(self, deadline: float) -> None:
+        """Close the listeners (requests in hand are answered), send what the spool holds until the
+        deadline (the rest stays for the next start), close the producers, then the admin servers."""
+        loop = asyncio.get_running_loop()
         log.info("shutting down: closing listeners")
-        await _stop_servers(otlp_http)
-        if grpc_server is not None:
-            await grpc_server.stop(grace=5)
-        results = await asyncio.gather(*(d.drain(drain_timeout) for d in drains))
-        if drains:
+        await _stop_servers(self._otlp_http)
+        if self._grpc is not None:
+            await self._grpc.stop(grace=max(0.0, min(5.0, (deadline - loop.time()) / 3)))
+        left = max(0.0, deadline - loop.time() - _CLOSE_MARGIN)
+        results = await asyncio.gather(*(d.drain(left) for d in self.drains))
+        if self.drains:
             log.info("spool drained" if all(results) else "spool kept for the next start")
-        for s in spools:
+        for s in self.spools:
             await s.close()
-        await sender.stop()
-        await _stop_servers(admin)
+        await self.sender.stop(timeout=max(0.5, min(5.0, deadline - loop.time())))
+        await _stop_servers(self._admin)
         log.info("stopped")
+
+
+async def serve(
+    config: CollectorConfig,
+    stop: asyncio.Event | None = None,
+    grace: float = GRACE,
+    role: WorkerRole | None = None,
+) -> None:
+    """Serve until `stop` is set (or SIGINT/SIGTERM when `stop` is None), then stop within `grace`."""
+    if stop is None:
+        # A write past a file-size limit must fail with EFBIG (and be answered 503), not kill the process.
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    await run_until_signal(Collector(config, role), grace, stop)
 
 
 def internal_admin(metrics: Metrics, ready: Callable[[], tuple[bool, str]]) -> Starlette:
@@ -156,9 +182,3 @@ async def _stop_servers(servers: list[tuple[uvicorn.Server, asyncio.Task[None]]]
         server.should_exit = True
     for _, task in servers:
         await task
-
-
-def _signal_event() -> asyncio.Event:
-    # A write past a file-size limit must fail with EFBIG (and be answered 503), not kill the process.
-    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-    return stop_event()

@@ -13,10 +13,10 @@ import asyncio
 import contextlib
 import logging
 
+from helicone_otel.kafka.sender import KafkaSender, KafkaUnavailable
 from helicone_otel.retry import Backoff
 
 from .metrics import Metrics
-from .producer import KafkaSender, KafkaUnavailable
 from .spool import Spool, SpoolCorrupt
 
 log = logging.getLogger(__name__)

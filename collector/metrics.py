@@ -5,6 +5,7 @@ labels are transport and exporter names."""
 from __future__ import annotations
 
 from helicone_otel import metrics
+from helicone_otel.kafka import sender
 
 NAMES: metrics.Help = {
     "otelcol_receiver_accepted_spans": ("counter", "Spans acknowledged to clients."),
@@ -14,15 +15,11 @@ NAMES: metrics.Help = {
     "otelcol_exporter_enqueue_failed_spans": ("counter", "Spans not spooled (spool full or disk error)."),
     "otelcol_exporter_queue_size": ("gauge", "Records spooled and not yet acknowledged by Kafka."),
     "otelcol_exporter_queue_capacity": ("gauge", "Spool capacity in bytes."),
-    "helicone_otel_records_produced": ("counter", "Kafka records acknowledged by the broker."),
-    "helicone_otel_records_dead_lettered": ("counter", "Records sent to a dead-letter topic."),
-    "helicone_otel_records_dropped": ("counter", "Records that could go nowhere, not even a dead-letter topic."),
     "helicone_otel_records_truncated": ("counter", "Records whose largest values were cut to fit."),
     "helicone_otel_mapping_failed_spans": ("counter", "Spans semconv could not map (sent raw to the DLQ)."),
     "helicone_otel_spool_bytes": ("gauge", "Bytes in the spool not yet acknowledged by Kafka."),
     "helicone_otel_spool_oldest_age_seconds": ("gauge", "Age of the oldest spooled frame."),
-    "helicone_otel_kafka_up": ("gauge", "1 when the last produce succeeded, 0 after a failure."),
-    "helicone_otel_produce_latency_seconds": ("histogram", "Time from produce to broker acknowledgement."),
+    **sender.METRICS,
 }
 
 

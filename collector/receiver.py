@@ -20,11 +20,11 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 
 from helicone_otel.contract import CONTENT_TYPE, dead_letter_headers
 from helicone_otel.errors import Unauthenticated, Unavailable
+from helicone_otel.kafka.records import Encoded, KafkaRecord, encode, span_count
+from helicone_otel.kafka.sender import KafkaSender, KafkaUnavailable
 
 from .config import CollectorConfig
-from .encoding import Encoded, KafkaRecord, encode, span_count
 from .metrics import Metrics
-from .producer import KafkaSender, KafkaUnavailable
 from .spool import Spool, SpoolFull
 
 log = logging.getLogger(__name__)

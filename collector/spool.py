@@ -23,8 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from helicone_otel.errors import Unavailable
-
-from .encoding import KafkaRecord
+from helicone_otel.kafka.records import KafkaRecord
 
 _FRAME = struct.Struct(">II")  # payload length, crc32(payload)
 _FRAME_HEAD = struct.Struct(">IdH")  # spans represented, append time, record count

@@ -10,7 +10,6 @@ dies, and on SIGTERM passes the signal on and waits for every worker to drain.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import os
@@ -21,10 +20,10 @@ import tempfile
 from pathlib import Path
 
 import aiohttp
+import uvicorn
 from starlette.applications import Starlette
 
 from helicone_otel.admin import bind, health_app, metrics_app, start_http_server
-from helicone_otel.lifecycle import stop_event
 
 from .config import CollectorConfig
 
@@ -60,13 +59,17 @@ def aggregate(texts: list[str]) -> str:
 
 
 class Supervisor:
+    """The parent of `workers` collector processes sharing the ports (`lifecycle.Service`): starts them,
+    restarts one that exits, serves their aggregated metrics and readiness, and stops them."""
+
     def __init__(self, config_path: str, config: CollectorConfig, workers: int) -> None:
         self.config_path = config_path
         self.config = config
         self.count = workers
         self.rundir = Path(tempfile.mkdtemp(prefix="helicone-otel-workers-"))
         self.procs: dict[int, subprocess.Popen[bytes]] = {}
-        self.stopping = False
+        self.exit_codes: list[int] = []
+        self._servers: list[tuple[uvicorn.Server, asyncio.Task[None]]] = []
 
     def _port_file(self, index: int) -> Path:
         return self.rundir / f"worker-{index}.port"
@@ -113,34 +116,38 @@ class Supervisor:
             apps.append((self.config.metrics_endpoint, metrics_app(self._metrics)))
         return apps
 
-    async def run(self, drain_timeout: float = 10.0) -> int:
-        stop = stop_event()
-        loop = asyncio.get_running_loop()
+    async def start(self) -> None:
         for index in range(self.count):
             self._start(index)
-        servers = [await start_http_server(app, bind(endpoint)) for endpoint, app in self._admin_apps()]
-        while not stop.is_set():
+        for endpoint, app in self._admin_apps():
+            self._servers.append(await start_http_server(app, bind(endpoint)))
+
+    async def done(self) -> None:
+        """Never ends on its own: a worker that exits is started again."""
+        while True:
             for index, proc in list(self.procs.items()):
                 if proc.poll() is not None:
                     log.error("worker %d exited with %s; restarting it", index, proc.returncode)
                     self._start(index)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), 1.0)
+            await asyncio.sleep(1.0)
+
+    async def shutdown(self, deadline: float) -> None:
+        """SIGTERM every worker (each stops within its own grace), kill those still running at the
+        deadline, then close the admin servers."""
+        loop = asyncio.get_running_loop()
         for proc in self.procs.values():
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
-        deadline = loop.time() + drain_timeout + 15
-        codes = []
-        for proc in self.procs.values():
+        for index, proc in self.procs.items():
             while proc.poll() is None and loop.time() < deadline:
                 await asyncio.sleep(0.05)
             if proc.poll() is None:
+                log.error("worker %d did not stop by the deadline; killing it", index)
                 proc.kill()
-            codes.append(proc.wait())
-        for server, task in servers:
+            self.exit_codes.append(proc.wait())
+        for server, task in self._servers:
             server.should_exit = True
             await task
-        return 0 if all(code == 0 for code in codes) else 1
 
 
 def worker_count(configured: int) -> int:

@@ -152,19 +152,20 @@ def _minimal_body(trace_id: str, span_id: str, name: str, spans: Sequence[Readab
 
 
 class KafkaTransport:
-    """Records straight to a Kafka topic (no sidecar): the collector's encoding and idempotent producer,
-    driven by an event loop owned by the exporter's worker thread."""
+    """Records straight to a Kafka topic (no sidecar): the shared Kafka layer's encoding and idempotent
+    producer, as the collector uses them, driven by an event loop owned by the exporter's worker thread."""
 
     def __init__(self, brokers: str, topic: str, options: MapOptions) -> None:
-        from helicone_otel.collector.config import ExporterConfig
-        from helicone_otel.collector.metrics import Metrics
+        from helicone_otel.kafka import sender
+        from helicone_otel.kafka.output import ExporterConfig
+        from helicone_otel.metrics import Metrics
 
         self.config = ExporterConfig(
             brokers=tuple(b.strip() for b in brokers.split(",") if b.strip()), topic=topic,
             dead_letter_topic=dead_letter_topic(topic),
         )  # fmt: skip
         self.options = options
-        self.metrics = Metrics()
+        self.metrics = Metrics(sender.METRICS)
         self._loop: Any = None
         self._sender: Any = None
         self._stop = threading.Event()
@@ -172,8 +173,8 @@ class KafkaTransport:
     def send(self, spans: Sequence[ReadableSpan], deadline: float) -> SendResult:
         import asyncio
 
-        from helicone_otel.collector.encoding import encode
-        from helicone_otel.collector.producer import KafkaSender, KafkaUnavailable
+        from helicone_otel.kafka.records import encode
+        from helicone_otel.kafka.sender import KafkaSender, KafkaUnavailable
 
         encoded = encode(encode_spans(spans), self.config, self.options)
         if self._loop is None:

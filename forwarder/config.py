@@ -28,14 +28,16 @@ from pathlib import Path
 from typing import Any
 
 from helicone_otel.config_reader import (
+    ENDPOINT,
+    INTERNAL,
     ConfigError,
     SaslConfig,
     Section,
     TlsConfig,
-    client_tls_config,
-    endpoint,
+    at_least,
     read_document,
-    sasl_config,
+    read_section,
+    section_keys,
 )
 from helicone_otel.contract import (
     DEFAULT_TOPIC,
@@ -44,36 +46,39 @@ from helicone_otel.contract import (
     HELICONE_WORKER_URL,
     dead_letter_topic,
 )
+from helicone_otel.kafka.cluster import Cluster
 
 
 @dataclass(frozen=True)
 class ForwarderConfig:
+    """Each field is a key of the `forwarder` section, but `api_key_property` (read from `api_keys`)."""
+
     brokers: tuple[str, ...] = ("127.0.0.1:9092",)
     topic: str = DEFAULT_TOPIC
     group_id: str = "helicone-otel-forwarder"
-    dead_letter_topic: str = dead_letter_topic(DEFAULT_TOPIC)
+    dead_letter_topic: str = dead_letter_topic(DEFAULT_TOPIC)  # default: <topic>-dlq
     helicone_url: str = HELICONE_WORKER_URL
     helicone_api_url: str = HELICONE_API_URL
     api_key: str | None = field(default=None, repr=False)
     api_key_header: str | None = HELICONE_AUTH
-    api_key_property: str | None = None  # lower-case property name, e.g. "tenant"
+    api_key_property: str | None = field(default=None, metadata=INTERNAL)  # lower-case property, e.g. "tenant"
     api_keys: dict[str, str] = field(default_factory=dict, repr=False)  # property value -> key
-    concurrency: int = 16
-    max_attempts: int = 8
+    concurrency: int = field(default=16, metadata=at_least(1))
+    max_attempts: int = field(default=8, metadata=at_least(1))
     request_timeout: float = 10.0
     dedupe_window: int = 100_000
-    admin_address: str | None = "127.0.0.1:8889"
+    admin_address: str | None = field(default="127.0.0.1:8889", metadata=ENDPOINT)
     sasl: SaslConfig | None = None
     tls: TlsConfig | None = None
+
+    @property
+    def cluster(self) -> Cluster:
+        return Cluster(self.brokers, self.sasl, self.tls)
 
 
 def parse(raw: Any) -> ForwarderConfig:
     root = raw if isinstance(raw, dict) else {}
-    s = Section(root.get("forwarder"), "forwarder", {
-        "brokers", "topic", "group_id", "dead_letter_topic", "helicone_url", "helicone_api_url", "api_key",
-        "api_key_header", "api_keys", "concurrency", "max_attempts", "request_timeout", "dedupe_window",
-        "admin_address", "sasl", "tls",
-    })  # fmt: skip
+    s = Section(root.get("forwarder"), "forwarder", section_keys(ForwarderConfig))
     topic = s.text("topic", ForwarderConfig.topic)
     brokers = s.strings("brokers", ForwarderConfig.brokers)
     if not brokers:
@@ -88,28 +93,17 @@ def parse(raw: Any) -> ForwarderConfig:
         if not isinstance(table, dict) or not all(isinstance(v, str) and v for v in table.values()):
             raise ConfigError(f"{by.key('keys')}: expected a mapping of property value to API key")
         keys = {str(k): v for k, v in table.items()}
-    url, api_url = _url(s, "helicone_url", HELICONE_WORKER_URL), _url(s, "helicone_api_url", HELICONE_API_URL)
-    admin = None  # '' turns the admin server off
-    if s.text("admin_address", ForwarderConfig.admin_address or ""):
-        admin = endpoint(s, "admin_address", ForwarderConfig.admin_address)
-    return ForwarderConfig(
+    return read_section(
+        ForwarderConfig,
+        s,
         brokers=brokers,
         topic=topic,
-        group_id=s.text("group_id", ForwarderConfig.group_id),
         dead_letter_topic=s.text("dead_letter_topic", dead_letter_topic(topic)),
-        helicone_url=url,
-        helicone_api_url=api_url,
-        api_key=s.text("api_key", "") or None,
+        helicone_url=_url(s, "helicone_url", HELICONE_WORKER_URL),
+        helicone_api_url=_url(s, "helicone_api_url", HELICONE_API_URL),
         api_key_header=s.text("api_key_header", HELICONE_AUTH).lower() or None,
         api_key_property=prop,
         api_keys=keys,
-        concurrency=s.integer("concurrency", 16, minimum=1),
-        max_attempts=s.integer("max_attempts", 8, minimum=1),
-        request_timeout=s.duration("request_timeout", 10.0),
-        dedupe_window=s.integer("dedupe_window", 100_000),
-        admin_address=admin,
-        sasl=sasl_config(s),
-        tls=client_tls_config(s),
     )
 
 

@@ -8,18 +8,15 @@ uncommitted (`DeadLetterFailed`) and is tried again, and `/ready` names it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 from typing import TypeAlias
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaError, for_code
+from aiokafka.errors import KafkaError
 from aiokafka.structs import ConsumerRecord
 
 from helicone_otel.contract import dead_letter_headers
-from helicone_otel.kafka_clients import security_args
 
 from .config import ForwarderConfig
 from .delivery import Interrupted
@@ -69,26 +66,3 @@ class DeadLetters:
             raise DeadLetterFailed(f"{where}: {dlq} refused it: {exc!r} ({error})") from exc
         log.warning("record at %s dead-lettered: %s", where, error)
         self.metrics.add("helicone_otel_forwarder_dead_lettered")
-
-
-async def ensure_topic(cfg: ForwarderConfig, topic: str) -> None:
-    """Create `topic` when it does not exist (as Kafka Connect does for its dead-letter queue), so that
-    the first poison record does not wait for an operator. Failing that (no permission), say so: such
-    records then wait, named in `/ready`, until the topic exists."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=list(cfg.brokers), **security_args(cfg.sasl, cfg.tls))
-    try:
-        await admin.start()
-        if topic in await admin.list_topics():
-            return
-        brokers = len((await admin.describe_cluster())["brokers"])
-        response = await admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=min(3, brokers))])
-        codes = [error[1] for error in response.topic_errors if error[1] not in (0, 36)]  # 36: already exists
-        if codes:
-            raise for_code(codes[0])()
-        log.info("created the dead-letter topic %s", topic)
-    except (KafkaError, OSError) as exc:
-        log.warning("dead-letter topic %s does not exist and could not be created (%r): records that must "
-                    "go there wait until it exists", topic, exc)  # fmt: skip
-    finally:
-        with contextlib.suppress(KafkaError, OSError):
-            await admin.close()

@@ -27,17 +27,19 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import aiohttp
+import uvicorn
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError
+from starlette.applications import Starlette
 
+from helicone_otel.admin import bind, health_app, metrics_app, start_http_server
 from helicone_otel.contract import SCORES, log_route
 from helicone_otel.errors import Permanent
-from helicone_otel.kafka_clients import security_args
-from helicone_otel.lifecycle import on_stop_signal
+from helicone_otel.lifecycle import run_until_signal
 from helicone_otel.retry import Backoff
 
 from .config import ForwarderConfig
-from .dead_letters import DeadLetters, Record, ensure_topic
+from .dead_letters import DeadLetters, Record
 from .delivery import HeliconeClient, Interrupted
 from .metrics import Metrics
 
@@ -86,10 +88,41 @@ class Forwarder(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka's 
         self.joined = False
         self.kafka_error: str | None = None
         self.stuck: str | None = None  # why the last fetch left records neither delivered nor dead-lettered
+        self._task: asyncio.Task[None] | None = None
+        self._admin: tuple[uvicorn.Server, asyncio.Task[None]] | None = None
 
     def stop(self) -> None:
         self._stop.set()
         self._interrupt.set()
+
+    # lifecycle.Service: the consume loop as a task, and the admin server
+    async def start(self) -> None:
+        if self.config.admin_address:
+            app = Starlette(routes=health_app(self.ready).routes + metrics_app(self.metrics.render).routes)
+            self._admin = await start_http_server(app, bind(self.config.admin_address))
+        self._task = asyncio.get_running_loop().create_task(self.run())
+
+    async def done(self) -> None:
+        if self._task is not None:
+            await asyncio.shield(self._task)
+
+    async def shutdown(self, deadline: float) -> None:
+        """Stop fetching, finish or give up the batch in hand (what is not committed is fetched again by
+        the partitions' next owner), leave the group; cancelled at the deadline."""
+        self.stop()
+        if self._task is not None:
+            try:
+                await asyncio.wait_for(
+                    asyncio.shield(self._task), max(0.0, deadline - asyncio.get_running_loop().time())
+                )
+            except TimeoutError:
+                log.error("the forwarder did not stop by the deadline; leaving its batch uncommitted")
+                self._task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._task
+        if self._admin is not None:
+            self._admin[0].should_exit = True
+            await self._admin[1]
 
     def ready(self) -> tuple[bool, str]:
         """Readiness for `/ready`: joined the group, Kafka answering, Helicone taking records."""
@@ -119,21 +152,15 @@ class Forwarder(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka's 
 
     async def run(self) -> None:
         cfg = self.config
-        security = security_args(cfg.sasl, cfg.tls)
+        cluster, client_id = cfg.cluster, "helicone-otel-forwarder"
 
         def make_consumer() -> AIOKafkaConsumer:
-            consumer = AIOKafkaConsumer(
-                bootstrap_servers=list(cfg.brokers), group_id=cfg.group_id, client_id="helicone-otel-forwarder",
-                enable_auto_commit=False, auto_offset_reset="earliest", max_poll_records=500, **security,
-            )  # fmt: skip
+            consumer = cluster.consumer(client_id, cfg.group_id, max_poll_records=500)
             consumer.subscribe([cfg.topic], listener=self)
             return consumer
 
         def make_producer() -> AIOKafkaProducer:
-            return AIOKafkaProducer(
-                bootstrap_servers=list(cfg.brokers), client_id="helicone-otel-forwarder", enable_idempotence=True,
-                acks="all", **security,
-            )  # fmt: skip
+            return cluster.producer(client_id)
 
         consumer = await self._connect(make_consumer)
         if consumer is None:
@@ -144,7 +171,8 @@ class Forwarder(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka's 
             if producer is None:
                 await consumer.stop()
                 return
-            await ensure_topic(cfg, cfg.dead_letter_topic)
+            if not await cluster.ensure_topic(cfg.dead_letter_topic, client_id):
+                log.warning("records that must go to %s wait until it exists", cfg.dead_letter_topic)
         session = aiohttp.ClientSession(
             timeout=aiohttp.ClientTimeout(total=cfg.request_timeout),
             connector=aiohttp.TCPConnector(limit=cfg.concurrency),
@@ -292,20 +320,9 @@ class Forwarder(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka's 
             await self.dead_letters.send(record, str(exc), producer)
 
 
-async def serve(config: ForwarderConfig, dry_run: bool = False) -> None:
-    from starlette.applications import Starlette
+GRACE = 20.0  # seconds from SIGTERM to exit: the batch in hand is finished or left uncommitted
 
-    from helicone_otel.admin import bind, health_app, metrics_app, start_http_server
 
-    forwarder = Forwarder(config, dry_run)
-    on_stop_signal(forwarder.stop)
-    admin = None
-    if config.admin_address:
-        app = Starlette(routes=health_app(forwarder.ready).routes + metrics_app(forwarder.metrics.render).routes)
-        admin = await start_http_server(app, bind(config.admin_address))
-    try:
-        await forwarder.run()
-    finally:
-        if admin is not None:
-            admin[0].should_exit = True
-            await admin[1]
+async def serve(config: ForwarderConfig, dry_run: bool = False, stop: asyncio.Event | None = None) -> None:
+    """Forward until `stop` is set (or SIGINT/SIGTERM when `stop` is None)."""
+    await run_until_signal(Forwarder(config, dry_run), GRACE, stop)

@@ -81,3 +81,51 @@ service:
     assert main.producer.request_timeout == 1.5
     assert (raw.name, raw.encoding, raw.partition_by) == ("kafka/raw", "otlp_proto", "trace_id")
     assert config.spool is None  # no file_storage: acknowledged once Kafka acknowledged
+
+
+def test_an_empty_file_gives_the_dataclass_defaults(tmp_path: Path) -> None:
+    from helicone_otel.collector import CollectorConfig
+    from helicone_otel.forwarder import ForwarderConfig
+    from helicone_otel.forwarder.config import load
+
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("")
+    assert load_config(empty, environ={}) == CollectorConfig()
+    assert load(empty) == ForwarderConfig()
+
+
+def test_sections_allow_exactly_their_fields_and_closed_sets_name_their_choices(tmp_path: Path) -> None:
+    """Allowed keys, defaults and closed sets come from the dataclass fields: a field's key is read, a key
+    that is no field is refused, and a Literal lists its choices in the error."""
+    from helicone_otel.config_reader import section_keys
+    from helicone_otel.kafka.output import ExporterConfig, ProducerConfig
+
+    assert section_keys(ExporterConfig) == {
+        "brokers", "topic", "encoding", "dead_letter_topic", "partition_by", "max_message_bytes", "pass_api_keys",
+        "producer", "sasl", "tls",
+    }  # fmt: skip
+    cases = {
+        "exporters: {kafka: {partition_by: span}}": "exporters.kafka.partition_by: 'span' is not one of record_id, "
+        "trace_id",
+        "exporters: {kafka: {producer: {compression: brotli}}}": "exporters.kafka.producer.compression: 'brotli' is "
+        "not one of none, gzip, snappy, lz4, zstd",
+        "exporters: {kafka: {producer: {linger: 5}}}": "exporters.kafka.producer.linger: unknown key",
+        "extensions: {file_storage: {fsync: sometimes}}": "extensions.file_storage.fsync: 'sometimes' is not one of",
+        "forwarder: {concurrency: 0}": "forwarder.concurrency: expected an integer >= 1",
+        "forwarder: {admin_address: nowhere}": "forwarder.admin_address: expected host:port",
+    }
+    from helicone_otel.forwarder.config import load as load_forwarder
+
+    for text, message in cases.items():
+        path = tmp_path / "c.yaml"
+        path.write_text(text)
+        with pytest.raises(ConfigError) as err:
+            load_forwarder(path) if text.startswith("forwarder") else load_config(path, environ={})
+        assert message in str(err.value), text
+    path = tmp_path / "ok.yaml"
+    path.write_text("exporters: {kafka: {partition_by: trace_id, producer: {max_batch_bytes: 2MiB, linger_ms: 0}}}\n"
+                    "forwarder: {admin_address: ''}")  # fmt: skip
+    [exporter] = load_config(path, environ={}).exporters
+    assert exporter.partition_by == "trace_id"
+    assert exporter.producer == ProducerConfig(max_batch_bytes=2 * 1024 * 1024, linger_ms=0)
+    assert load_forwarder(path).admin_address is None

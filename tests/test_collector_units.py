@@ -10,14 +10,14 @@ from typing import Any
 import pytest
 from aiokafka.errors import KafkaConnectionError, MessageSizeTooLargeError
 from helicone_otel.collector.config import CollectorConfig, ExporterConfig, ReceiverConfig
-from helicone_otel.collector.encoding import KafkaRecord
 from helicone_otel.collector.metrics import Metrics
-from helicone_otel.collector.producer import KafkaSender, KafkaUnavailable
 from helicone_otel.collector.receiver import TraceHandler
 from helicone_otel.collector.workers import aggregate
 from otlp_builder import request, span
 
 from helicone_otel.errors import Unauthenticated, Unavailable
+from helicone_otel.kafka.records import KafkaRecord
+from helicone_otel.kafka.sender import KafkaSender, KafkaUnavailable
 
 CHAT = {"gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai", "gen_ai.request.model": "gpt-4o"}
 

@@ -6,13 +6,13 @@ import json
 
 import pytest
 from helicone_otel.collector.config import ExporterConfig
-from helicone_otel.collector.encoding import encode
 from helicone_otel.semconv import MapOptions
 from helicone_otel.semconv import mapper as mapper_module
 from helicone_rules import stored_record
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from otlp_builder import request, span
 
+from helicone_otel.kafka.records import encode
 from helicone_otel.otlp_json import parse_request
 
 CHAT = {

@@ -24,7 +24,6 @@ from aiokafka import AIOKafkaProducer
 from conftest import create_topic
 from fakehelicone import FakeHelicone
 from helicone_otel.collector.config import ExporterConfig
-from helicone_otel.collector.encoding import encode
 from helicone_otel.forwarder.config import parse
 from helicone_otel.forwarder.delivery import Interrupted
 from helicone_otel.forwarder.service import Forwarder, done_prefix
@@ -34,6 +33,7 @@ from localkafka import LocalKafka
 from otlp_builder import request, span
 
 from helicone_otel.config_reader import ConfigError
+from helicone_otel.kafka.records import encode
 
 KEY = "sk-helicone-test"
 

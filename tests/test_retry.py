@@ -26,7 +26,6 @@ def test_retry_after_reads_seconds_and_http_dates_and_caps_them() -> None:
 
 
 def test_one_error_vocabulary_mapped_once() -> None:
-    from helicone_otel.collector.producer import KafkaUnavailable
     from helicone_otel.collector.spool import SpoolFull
 
     from helicone_otel.errors import (
@@ -39,6 +38,7 @@ def test_one_error_vocabulary_mapped_once() -> None:
         answer,
         retryable_status,
     )  # fmt: skip
+    from helicone_otel.kafka.sender import KafkaUnavailable
 
     assert [answer(e) for e in (InvalidRequest("x"), Unauthenticated("x"), TooLarge("x"), Unavailable("x"))] == [
         (400, 3), (401, 16), (413, 8), (503, 14),

@@ -6,8 +6,9 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from helicone_otel.collector.encoding import KafkaRecord
 from helicone_otel.collector.spool import Spool, SpoolCorrupt, SpoolFull
+
+from helicone_otel.kafka.records import KafkaRecord
 
 
 def records(n: int, size: int = 100, tag: str = "") -> list[KafkaRecord]:

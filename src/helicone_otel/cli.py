@@ -4,34 +4,49 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 from helicone_otel import logs, map_command
 
+T = TypeVar("T")
 
-def _extra(command: str, extra: str) -> str:
-    return f"helicone-otel {command} needs the {extra} extra: pip install 'helicone-otel[{extra}]'"
+
+def _has_extra(command: str, extra: str, modules: tuple[str, ...]) -> bool:
+    try:
+        for module in modules:
+            importlib.import_module(module)
+    except ImportError as exc:
+        print(f"helicone-otel {command} needs the {extra} extra: pip install 'helicone-otel[{extra}]' ({exc})",
+              file=sys.stderr)  # fmt: skip
+        return False
+    return True
+
+
+def _config(command: str, load: Callable[[str], T], path: str) -> T | None:
+    from helicone_otel.config_reader import ConfigError
+
+    try:
+        return load(path)
+    except ConfigError as exc:
+        print(f"helicone-otel {command}: invalid configuration: {exc}", file=sys.stderr)
+        return None
 
 
 def _collector(args: argparse.Namespace) -> int:
-    try:
-        import aiokafka  # noqa: F401
-        import uvicorn  # noqa: F401
-        import yaml  # noqa: F401
-    except ImportError as exc:
-        print(f"{_extra('collector', 'collector')} ({exc})", file=sys.stderr)
+    if not _has_extra("collector", "collector", ("aiokafka", "uvicorn", "yaml")):
         return 2
-    from helicone_otel.collector import ConfigError, load_config
-    from helicone_otel.collector.app import WorkerRole, serve
+    from helicone_otel.collector import load_config
+    from helicone_otel.collector.app import GRACE, WorkerRole, serve
     from helicone_otel.collector.spool import SpoolCorrupt
     from helicone_otel.collector.workers import Supervisor, worker_count
+    from helicone_otel.lifecycle import run_until_signal
 
-    try:
-        config = load_config(args.config)
-    except ConfigError as exc:
-        print(f"helicone-otel collector: invalid configuration: {exc}", file=sys.stderr)
+    config = _config("collector", load_config, args.config)
+    if config is None:
         return 2
     logs.configure(config.log_level or args.log_level, config.log_encoding)
     try:
@@ -41,7 +56,9 @@ def _collector(args: argparse.Namespace) -> int:
             return 0
         workers = worker_count(config.workers)
         if workers > 1:
-            return asyncio.run(Supervisor(args.config, config, workers).run())
+            supervisor = Supervisor(args.config, config, workers)
+            asyncio.run(run_until_signal(supervisor, GRACE + 10))
+            return 0 if all(code == 0 for code in supervisor.exit_codes) else 1
         asyncio.run(serve(config))
     except (SpoolCorrupt, OSError) as exc:
         print(f"helicone-otel collector: {exc}", file=sys.stderr)
@@ -50,20 +67,12 @@ def _collector(args: argparse.Namespace) -> int:
 
 
 def _forward(args: argparse.Namespace) -> int:
-    try:
-        import aiohttp  # noqa: F401
-        import aiokafka  # noqa: F401
-        import yaml  # noqa: F401
-    except ImportError as exc:
-        print(f"{_extra('forward', 'forwarder')} ({exc})", file=sys.stderr)
+    if not _has_extra("forward", "forwarder", ("aiohttp", "aiokafka", "yaml")):
         return 2
-    from helicone_otel.config_reader import ConfigError
     from helicone_otel.forwarder import load, serve
 
-    try:
-        config = load(args.config)
-    except ConfigError as exc:
-        print(f"helicone-otel forward: invalid configuration: {exc}", file=sys.stderr)
+    config = _config("forward", load, args.config)
+    if config is None:
         return 2
     asyncio.run(serve(config, dry_run=args.dry_run))
     return 0

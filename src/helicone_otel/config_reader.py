@@ -1,16 +1,24 @@
 """Reading configuration files, shared by every component: `${env:VAR}` / `${env:VAR:-default}`
 substituted first (as the OpenTelemetry Collector does), then sections read key by key, where an
 unknown key or a bad value is an error naming its full key path. Sizes take bytes or `64MiB`;
-durations take seconds or `100ms` / `5s` / `2m`. TLS and SASL sections read the same everywhere."""
+durations take seconds or `100ms` / `5s` / `2m`. TLS and SASL sections read the same everywhere.
+
+A flat section is described once, by its frozen dataclass: each field is a key, its default is the
+key's default, and its type says how it is read (`bool`, `int`, `float` as a duration, `str`,
+`Literal[...]` as a closed set, `tuple[str, ...]`, `SaslConfig` / `TlsConfig`, a nested dataclass as a
+subsection); `field(metadata=SIZE)` reads `64MiB`, `ENDPOINT` a host:port, `INTERNAL` marks a field that
+is not a key. `read_section` reads such a section and `section_keys` lists its keys."""
 
 from __future__ import annotations
 
 import os
 import re
+import types
+import typing
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import MISSING, Field, dataclass, field, fields, is_dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, TypeVar, Union
 
 import yaml
 
@@ -19,6 +27,16 @@ _SIZE = re.compile(r"^\s*(\d+)\s*(B|KiB|MiB|GiB|KB|MB|GB)?\s*$")
 _SIZE_UNITS = {None: 1, "B": 1, "KiB": 1024, "MiB": 1024**2, "GiB": 1024**3, "KB": 1000, "MB": 1000**2, "GB": 1000**3}
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m)?\s*$")
 SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+SIZE: Mapping[str, Any] = {"read": "size"}  # bytes, or 64MiB / 1GB
+ENDPOINT: Mapping[str, Any] = {"read": "endpoint"}  # host:port; '' turns an optional one off
+INTERNAL: Mapping[str, Any] = {"key": False}  # set by the code, not by a key
+
+
+def at_least(minimum: int) -> Mapping[str, Any]:
+    return {"minimum": minimum}
+
+
+T = TypeVar("T")
 
 
 class ConfigError(ValueError):
@@ -189,3 +207,64 @@ def read_document(path: str | Path, environ: Mapping[str, str] | None = None) ->
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
     return substitute_env(raw, environ)
+
+
+def _config_fields(cls: type[Any]) -> list[Field[Any]]:
+    return [f for f in fields(cls) if f.init and f.metadata.get("key", True)]
+
+
+def section_keys(cls: type[Any]) -> set[str]:
+    """The keys a section described by the dataclass `cls` allows."""
+    return {f.name for f in _config_fields(cls)}
+
+
+def _default(f: Field[Any]) -> Any:
+    if f.default is not MISSING:
+        return f.default
+    if f.default_factory is not MISSING:
+        return f.default_factory()
+    raise TypeError(f"{f.name} has no default: pass it to read_section")
+
+
+def read_section(cls: type[T], s: Section, **given: Any) -> T:
+    """The dataclass `cls` read from section `s`: every key by its field's type, default and metadata;
+    fields named in `given` (read by the caller, or not keys) are taken as they are."""
+    hints = typing.get_type_hints(cls)
+    values = dict(given)
+    for f in _config_fields(cls):
+        if f.name not in given:
+            values[f.name] = _read_value(s, f, hints[f.name])
+    return cls(**values)
+
+
+def _read_value(s: Section, f: Field[Any], hint: Any) -> Any:
+    name, default, how = f.name, _default(f), f.metadata.get("read")
+    optional = typing.get_origin(hint) in (Union, types.UnionType) and type(None) in typing.get_args(hint)
+    if optional:
+        hint = next(a for a in typing.get_args(hint) if a is not type(None))
+    if hint is SaslConfig:
+        return sasl_config(s)
+    if hint is TlsConfig:
+        return client_tls_config(s)
+    if is_dataclass(hint) and isinstance(hint, type):
+        return read_section(hint, s.section(name, section_keys(hint)))
+    if how == "endpoint":
+        if optional and not s.text(name, default or ""):
+            return None
+        return endpoint(s, name, default)
+    if how == "size":
+        return s.size(name, default)
+    if hint is bool:
+        return s.flag(name, default)
+    if hint is int:
+        return s.integer(name, default, f.metadata.get("minimum", 0))
+    if hint is float:
+        return s.duration(name, default)
+    if typing.get_origin(hint) is Literal:
+        return s.text(name, default, tuple(str(a) for a in typing.get_args(hint)))
+    if hint is str:
+        text = s.text(name, default or "")
+        return (text or None) if optional else text
+    if typing.get_origin(hint) is tuple:
+        return s.strings(name, default)
+    raise TypeError(f"{name}: no reader for {hint!r}; pass it to read_section")

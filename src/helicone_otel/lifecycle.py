@@ -1,25 +1,56 @@
-"""How a service learns to stop: SIGINT and SIGTERM, turned into one call or one event, in one place
-for the collector, its worker supervisor and the forwarder. Each service then stops in its own
-documented order (stop taking work, finish what was accepted, close its clients) within its deadline."""
+"""How every service here starts and stops: the collector, its worker supervisor and the forwarder each
+implement `Service`, and `run_until_signal` runs one until SIGINT or SIGTERM (or until it ends on its
+own). Stopping has a deadline, as a Kubernetes pod's grace period does: a service stops taking work,
+finishes what it accepted as far as the deadline allows, keeps the rest where its next start finds it
+(the spool, uncommitted offsets), and closes its clients."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import signal
-from collections.abc import Callable
+from typing import Protocol
 
+log = logging.getLogger(__name__)
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
-def on_stop_signal(callback: Callable[[], object]) -> None:
-    """Call `callback` on the running loop when SIGINT or SIGTERM arrives."""
-    loop = asyncio.get_running_loop()
-    for sig in STOP_SIGNALS:
-        loop.add_signal_handler(sig, callback)
+class Service(Protocol):
+    async def start(self) -> None:
+        """Take work: bind the listeners, start the tasks; return once serving."""
+
+    async def done(self) -> None:
+        """Return, or raise, when the service ends on its own (most never do)."""
+
+    async def shutdown(self, deadline: float) -> None:
+        """Stop by `deadline` (the running loop's clock): stop taking work, finish or keep what was
+        accepted, close the clients. Safe to call after a failed `start`."""
 
 
 def stop_event() -> asyncio.Event:
-    """An event set when SIGINT or SIGTERM arrives."""
+    """An event set, on the running loop, when SIGINT or SIGTERM arrives."""
     event = asyncio.Event()
-    on_stop_signal(event.set)
+    loop = asyncio.get_running_loop()
+    for sig in STOP_SIGNALS:
+        loop.add_signal_handler(sig, event.set)
     return event
+
+
+async def run_until_signal(service: Service, grace: float, stop: asyncio.Event | None = None) -> None:
+    """Start `service`, run it until `stop` is set (default: SIGINT or SIGTERM) or it ends on its own,
+    then shut it down within `grace` seconds. A failure of the service is raised after the shutdown."""
+    stop = stop or stop_event()
+    loop = asyncio.get_running_loop()
+    try:
+        await service.start()
+        stopped = loop.create_task(stop.wait())
+        ended = loop.create_task(service.done())
+        await asyncio.wait({stopped, ended}, return_when=asyncio.FIRST_COMPLETED)
+        stopped.cancel()
+        if ended.done():
+            ended.result()  # raises the service's own failure
+            log.info("the service ended on its own")
+        else:
+            ended.cancel()
+    finally:
+        await service.shutdown(loop.time() + grace)

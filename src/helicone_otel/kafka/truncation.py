@@ -8,10 +8,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from helicone_otel.semconv import stream
-from helicone_otel.semconv.record import record_json
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
+
+from helicone_otel.semconv import stream
+from helicone_otel.semconv.record import record_json
 
 TRUNCATION_MARKER = "…[truncated {n} bytes by helicone-otel]"
 

@@ -1,4 +1,4 @@
-"""Turning one export request into the Kafka records of one exporter, within Kafka's size limit.
+"""Turning one export request into the Kafka records of one output, within Kafka's size limit.
 
 `helicone_json` maps spans with semconv into Helicone log records (the record contract); a span that
 cannot be mapped goes, as itself (`otlp_proto`), to the dead-letter topic with the error in a header.
@@ -15,14 +15,14 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from helicone_otel.semconv import MapOptions, map_request
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
 
 from helicone_otel import contract
 from helicone_otel.otlp_json import request_to_dict
+from helicone_otel.semconv import MapOptions, map_request
 
-from .config import ExporterConfig
+from .output import ExporterConfig
 from .truncation import fit_record, fit_spans
 
 # Room left under max_message_bytes for the record's key, headers and Kafka's own framing.
@@ -156,6 +156,3 @@ def _otlp(request: ExportTraceServiceRequest, exporter: ExporterConfig, api_key:
                 out.truncated += 1
             out.records.append(KafkaRecord(exporter.topic, trace_id.hex().encode(), data, headers, exporter.name))
     return out
-
-
-# --- truncation -------------------------------------------------------------------------------------

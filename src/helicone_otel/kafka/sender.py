@@ -1,4 +1,4 @@
-"""Producing records to Kafka: one aiokafka producer per configured exporter, and the error split.
+"""Producing records to Kafka: one producer per configured output, and the error split.
 
 Defaults a careful operator would pick: idempotent producer (acks=all), compression on, a short
 linger. A record the broker can never take (too large, invalid topic) is a permanent error and goes
@@ -24,14 +24,23 @@ from aiokafka.errors import (
 
 from helicone_otel.contract import dead_letter_headers
 from helicone_otel.errors import Unavailable
-from helicone_otel.kafka_clients import security_args
+from helicone_otel.metrics import Help, Metrics
 
-from .config import ExporterConfig
-from .encoding import KafkaRecord
-from .metrics import Metrics
+from .cluster import stop_quietly
+from .output import ExporterConfig
+from .records import KafkaRecord
 
 log = logging.getLogger(__name__)
 PERMANENT = (MessageSizeTooLargeError, RecordTooLargeError, InvalidTopicError, UnsupportedForMessageFormatError)
+
+# The metrics a sender keeps, for the registry of whichever service runs it.
+METRICS: Help = {
+    "helicone_otel_records_produced": ("counter", "Kafka records acknowledged by the broker."),
+    "helicone_otel_records_dead_lettered": ("counter", "Records sent to a dead-letter topic."),
+    "helicone_otel_records_dropped": ("counter", "Records that could go nowhere, not even a dead-letter topic."),
+    "helicone_otel_kafka_up": ("gauge", "1 when the last produce succeeded, 0 after a failure."),
+    "helicone_otel_produce_latency_seconds": ("histogram", "Time from produce to broker acknowledgement."),
+}
 
 
 class KafkaUnavailable(Unavailable):
@@ -39,17 +48,13 @@ class KafkaUnavailable(Unavailable):
 
 
 def make_producer(cfg: ExporterConfig) -> AIOKafkaProducer:
-    return AIOKafkaProducer(
-        bootstrap_servers=list(cfg.brokers),
-        client_id="helicone-otel",
-        enable_idempotence=True,
-        acks="all",
+    return cfg.cluster.producer(
+        "helicone-otel",
         compression_type=None if cfg.producer.compression == "none" else cfg.producer.compression,
         linger_ms=cfg.producer.linger_ms,
         max_batch_size=cfg.producer.max_batch_bytes,
         max_request_size=cfg.max_message_bytes + 64 * 1024,
         request_timeout_ms=int(cfg.producer.request_timeout * 1000),
-        **security_args(cfg.sasl, cfg.tls),
     )
 
 
@@ -74,7 +79,7 @@ class KafkaSender:
                 try:
                     await asyncio.wait_for(producer.start(), self.timeout)
                 except (KafkaError, OSError, TimeoutError) as exc:
-                    await _quietly_stop(producer)
+                    await stop_quietly(producer)
                     raise KafkaUnavailable(f"cannot connect to Kafka ({name}): {exc!r}") from exc
                 log.info("connected to Kafka for exporter %s at %s", name, ",".join(self._configs[name].brokers))
                 self._producers[name] = producer
@@ -154,13 +159,5 @@ class KafkaSender:
 
     async def stop(self, timeout: float = 5.0) -> None:
         for producer in self._producers.values():
-            await _quietly_stop(producer, timeout)
+            await stop_quietly(producer, timeout)
         self._producers.clear()
-
-
-async def _quietly_stop(producer: AIOKafkaProducer, timeout: float = 5.0) -> None:
-    """Stop a producer without hanging when Kafka is gone (aiokafka's stop() flushes first)."""
-    try:
-        await asyncio.wait_for(producer.stop(), timeout)
-    except (TimeoutError, KafkaError, OSError) as exc:
-        log.warning("Kafka producer did not stop cleanly within %ss: %r", timeout, exc)

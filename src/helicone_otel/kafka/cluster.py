@@ -1,0 +1,104 @@
+"""Kafka client construction, in one place for every component: which brokers, with which SASL and TLS,
+and the settings every producer here needs (idempotent, acks=all); plus topic creation and a stop
+that does not hang when Kafka is gone."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError, for_code
+from aiokafka.helpers import create_ssl_context
+
+from helicone_otel.config_reader import SaslConfig, TlsConfig
+
+log = logging.getLogger(__name__)
+_TOPIC_EXISTS = 36
+
+
+def security_args(sasl: SaslConfig | None, tls: TlsConfig | None) -> dict[str, Any]:
+    """aiokafka client arguments for SASL and TLS."""
+    ssl_context = None
+    if tls is not None:
+        ssl_context = create_ssl_context(cafile=tls.ca_file, certfile=tls.cert_file, keyfile=tls.key_file)
+    protocol = {(False, False): "PLAINTEXT", (False, True): "SSL", (True, False): "SASL_PLAINTEXT"}.get(
+        (sasl is not None, tls is not None), "SASL_SSL"
+    )
+    return {
+        "security_protocol": protocol,
+        "ssl_context": ssl_context,
+        "sasl_mechanism": sasl.mechanism if sasl else "PLAIN",
+        "sasl_plain_username": sasl.username if sasl else None,
+        "sasl_plain_password": sasl.password if sasl else None,
+    }
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """Where a component's Kafka is and how to reach it (the `brokers`, `sasl` and `tls` keys of its
+    config section); every Kafka client here is made by one of these methods."""
+
+    brokers: tuple[str, ...]
+    sasl: SaslConfig | None = None
+    tls: TlsConfig | None = None
+
+    def _args(self, client_id: str) -> dict[str, Any]:
+        return {"bootstrap_servers": list(self.brokers), "client_id": client_id, **security_args(self.sasl, self.tls)}
+
+    def producer(self, client_id: str, **settings: Any) -> AIOKafkaProducer:
+        """An idempotent producer waiting for every in-sync replica: a retried send never duplicates
+        within a session and an acknowledged record survives a broker's loss."""
+        return AIOKafkaProducer(enable_idempotence=True, acks="all", **self._args(client_id), **settings)
+
+    def consumer(self, client_id: str, group_id: str, **settings: Any) -> AIOKafkaConsumer:
+        """A group consumer that commits only what its caller says is done, from the earliest offset
+        when the group is new."""
+        return AIOKafkaConsumer(
+            group_id=group_id, enable_auto_commit=False, auto_offset_reset="earliest", **self._args(client_id),
+            **settings,
+        )  # fmt: skip
+
+    def admin(self, client_id: str) -> AIOKafkaAdminClient:
+        return AIOKafkaAdminClient(**self._args(client_id))
+
+    async def ensure_topic(self, topic: str, client_id: str) -> bool:
+        """Create `topic` when it does not exist (as Kafka Connect does for its dead-letter queue), with
+        up to three replicas. Return False, saying why in the log, when it neither exists nor can be
+        created (no permission, Kafka down)."""
+        admin = self.admin(client_id)
+        try:
+            await admin.start()
+            if topic in await admin.list_topics():
+                return True
+            brokers = len((await admin.describe_cluster())["brokers"])
+            response = await admin.create_topics(
+                [NewTopic(topic, num_partitions=1, replication_factor=min(3, brokers))]
+            )
+            codes = [error[1] for error in response.topic_errors if error[1] not in (0, _TOPIC_EXISTS)]
+            if codes:
+                raise for_code(codes[0])()
+            log.info("created the topic %s", topic)
+            return True
+        except (KafkaError, OSError) as exc:
+            log.warning("topic %s does not exist and could not be created: %r", topic, exc)
+            return False
+        finally:
+            with contextlib.suppress(KafkaError, OSError):
+                await admin.close()
+
+
+class _Stoppable(Protocol):
+    async def stop(self) -> None: ...
+
+
+async def stop_quietly(client: _Stoppable, timeout: float = 5.0) -> None:
+    """Stop a producer or consumer without hanging when Kafka is gone (a producer flushes first)."""
+    try:
+        await asyncio.wait_for(client.stop(), timeout)
+    except (TimeoutError, KafkaError, OSError) as exc:
+        log.warning("Kafka client did not stop cleanly within %ss: %r", timeout, exc)
