@@ -51,7 +51,7 @@ class _TraceService:
             return await self._handler.export(request, headers, "grpc", len(data))
         except PipelineError as exc:
             code = _CODES[answer(exc)[1]]
-            details = _retry_details(str(exc), exc.retry_after) if isinstance(exc, Unavailable) else ()
+            details = _retry_details(str(exc), exc.retry_after or 1.0) if isinstance(exc, Unavailable) else ()
             await context.abort(code, str(exc), trailing_metadata=details)
         raise AssertionError("unreachable: context.abort raises")
 

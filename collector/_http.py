@@ -113,5 +113,5 @@ def _failure(reply_type: str, exc: PipelineError, message: str | None = None) ->
     if isinstance(exc, Unauthenticated):
         headers["WWW-Authenticate"] = "Bearer"
     if isinstance(exc, Unavailable):
-        headers["Retry-After"] = str(max(1, round(exc.retry_after)))
+        headers["Retry-After"] = str(max(1, round(exc.retry_after or 1.0)))
     return _error(reply_type, status, code, message or str(exc), headers)

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 
-from helicone_otel.kafka.sender import KafkaSender, KafkaUnavailable
-from helicone_otel.retry import Backoff
+from helicone_otel.errors import Retryable
+from helicone_otel.kafka.sender import KafkaSender
+from helicone_otel.retry import Backoff, Interrupted, retry
 
 from .metrics import Metrics
 from .spool import Spool, SpoolCorrupt
@@ -81,15 +83,10 @@ class SpoolDrain:
             records = [r for f in frames for r in f.records]
             spans = sum(f.spans for f in frames)
             try:
-                await self.sender.deliver(records)
-            except KafkaUnavailable as exc:
-                if self.failing_since is None:
-                    log.warning("Kafka unavailable, keeping %d bytes in the spool: %s", self.spool.size_bytes, exc)
-                self._failing(f"Kafka unreachable: {exc}")
-                self.metrics.add("otelcol_exporter_send_failed_spans", spans)
+                await retry(functools.partial(self.sender.deliver, records), backoff, stop=self._wake,
+                            on_retry=functools.partial(self._kafka_failed, spans))  # fmt: skip
+            except Interrupted:  # kicked: try again now
                 self._wake.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), backoff.next())
                 continue
             if self.failing_since is not None:
                 log.info("the spool moves again after %.1fs", loop.time() - self.failing_since)
@@ -99,6 +96,12 @@ class SpoolDrain:
             after = await asyncio.to_thread(self.spool.read, self.position, 1)
             await asyncio.to_thread(self.spool.commit, self.position, after[0].appended_at if after else None)
             self.metrics.add("otelcol_exporter_sent_spans", spans)
+
+    def _kafka_failed(self, spans: int, exc: Retryable, _attempts: int) -> None:
+        if self.failing_since is None:
+            log.warning("Kafka unavailable, keeping %d bytes in the spool: %s", self.spool.size_bytes, exc)
+        self._failing(f"Kafka unreachable: {exc}")
+        self.metrics.add("otelcol_exporter_send_failed_spans", spans)
 
     def kick(self) -> None:
         """Cut a backoff short (for example when the operator knows Kafka is back)."""

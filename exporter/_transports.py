@@ -24,8 +24,8 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from helicone_otel.contract import dead_letter_topic, log_route, score_url
-from helicone_otel.errors import retryable_status
-from helicone_otel.retry import Backoff, retry_after
+from helicone_otel.errors import Permanent, Retryable, Unavailable, http_failure
+from helicone_otel.retry import Backoff, Interrupted, retry_after, retry_sync
 
 log = logging.getLogger(__name__)
 
@@ -106,27 +106,27 @@ class HeliconeTransport:
         return log_route(provider).url(self.base_url, self.api_base_url)
 
     def _post(self, url: str, body: dict[str, Any], deadline: float) -> bool:
-        backoff = Backoff(0.5)
-        while True:
+        def attempt() -> None:
             remaining = deadline - time.monotonic()
-            if remaining <= 0 or self._stop.is_set():
-                return False
-            wait = backoff.next()
+            if remaining <= 0:
+                raise Unavailable("the export deadline passed")
             try:
                 reply = self.session.post(url, json=body, timeout=min(self.timeout, remaining))
             except requests.RequestException as exc:
-                log.debug("Helicone unreachable: %s", exc)
-            else:
-                if reply.status_code < 300:
-                    return True
-                if not retryable_status(reply.status_code):
-                    log.warning("Helicone refused a record (%d): %s", reply.status_code, reply.text[:200])
-                    return False
-                hinted = retry_after(reply.headers.get("Retry-After"))
-                wait = hinted if hinted is not None else wait
-            if wait >= deadline - time.monotonic():
-                return False
-            self._stop.wait(wait)
+                raise Unavailable(f"Helicone unreachable: {exc}") from exc
+            if reply.status_code >= 300:
+                reason = f"Helicone answered {reply.status_code}: {reply.text[:200]}"
+                raise http_failure(reply.status_code, reason, retry_after(reply.headers.get("Retry-After")))
+
+        try:
+            retry_sync(attempt, Backoff(0.5), deadline=deadline, stop=self._stop)
+        except Permanent as exc:
+            log.warning("Helicone refused a record: %s", exc)
+            return False
+        except (Retryable, Interrupted) as exc:
+            log.debug("record not sent: %s", exc)
+            return False
+        return True
 
     def shutdown(self) -> None:
         self._stop.set()
@@ -180,17 +180,13 @@ class KafkaTransport:
         if self._loop is None:
             self._loop = asyncio.new_event_loop()
             self._sender = KafkaSender([self.config], self.metrics, timeout=10.0)
-        backoff = Backoff(0.5)
-        while True:
-            try:
-                self._loop.run_until_complete(self._sender.deliver(encoded.records))
-                return SendResult(sent=len(encoded.records))
-            except KafkaUnavailable as exc:
-                log.debug("Kafka unavailable: %s", exc)
-            wait = backoff.next()
-            if self._stop.is_set() or time.monotonic() + wait >= deadline:
-                return SendResult(failed=len(encoded.records))
-            self._stop.wait(wait)
+        try:
+            retry_sync(lambda: self._loop.run_until_complete(self._sender.deliver(encoded.records)), Backoff(0.5),
+                       deadline=deadline, stop=self._stop)  # fmt: skip
+        except (KafkaUnavailable, Interrupted) as exc:
+            log.debug("records not sent: %s", exc)
+            return SendResult(failed=len(encoded.records))
+        return SendResult(sent=len(encoded.records))
 
     def shutdown(self) -> None:
         self._stop.set()

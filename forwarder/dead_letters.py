@@ -17,9 +17,9 @@ from aiokafka.errors import KafkaError
 from aiokafka.structs import ConsumerRecord
 
 from helicone_otel.contract import dead_letter_headers
+from helicone_otel.retry import Interrupted
 
 from .config import ForwarderConfig
-from .delivery import Interrupted
 from .metrics import Metrics
 
 log = logging.getLogger(__name__)

@@ -10,7 +10,6 @@ waits; one that still fails after `max_attempts` while other records go through 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import time
@@ -18,18 +17,13 @@ import time
 import aiohttp
 
 from helicone_otel.contract import score_url
-from helicone_otel.errors import Permanent, retryable_status
-from helicone_otel.retry import Backoff, retry_after
+from helicone_otel.errors import Permanent, Retryable, Unavailable, http_failure
+from helicone_otel.retry import Backoff, Interrupted, retry, retry_after
 
 from .config import ForwarderConfig
 from .metrics import Metrics
 
 log = logging.getLogger(__name__)
-
-
-class Interrupted(Exception):
-    """A rebalance or shutdown came while the record waited to be (re)tried: neither delivered nor
-    dead-lettered, so its offset is not committed and the partition's next owner delivers it."""
 
 
 class HeliconeClient:
@@ -54,36 +48,37 @@ class HeliconeClient:
             self.metrics.add("helicone_otel_forwarder_scores_posted")
 
     async def post(self, session: aiohttp.ClientSession, url: str, key: str, value: bytes) -> None:
-        backoff = Backoff(0.2)
+        """Post until Helicone takes it. Raises Permanent when Helicone refuses it for good, or when it
+        failed `max_attempts` times while other records went through (a poison record, not an outage:
+        an outage is waited out), and Interrupted on a rebalance or shutdown (the record stays
+        uncommitted, and the partition's next owner delivers it)."""
         first = time.monotonic()
-        attempt = 0
         headers = {"authorization": f"Bearer {key}", "content-type": "application/json"}
-        while True:
-            if self.interrupt.is_set():
-                raise Interrupted("rebalance or shutdown")
-            attempt += 1
-            wait = backoff.next()
+        started = first
+
+        async def attempt() -> None:
+            nonlocal started
             started = time.monotonic()
             try:
                 async with session.post(url, data=value, headers=headers) as reply:
                     status, text = reply.status, await reply.text(errors="replace")
                     hinted = retry_after(reply.headers.get("retry-after"))
             except (aiohttp.ClientError, TimeoutError) as exc:
-                reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-            else:
-                self.metrics.observe("helicone_otel_forwarder_post_latency_seconds", time.monotonic() - started)
-                if status < 300:
-                    self.last_success, self.failing_since = time.monotonic(), None
-                    return
-                reason = f"HTTP {status}: {text[:300]}"
-                if not retryable_status(status):
-                    raise Permanent(reason)  # the record can never be delivered as it is: dead-letter it
-                wait = hinted if hinted is not None else wait
-            self.last_failure = reason
+                raise Unavailable(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__) from exc
+            self.metrics.observe("helicone_otel_forwarder_post_latency_seconds", time.monotonic() - started)
+            if status >= 300:
+                raise http_failure(status, f"HTTP {status}: {text[:300]}", hinted)
+            self.last_success, self.failing_since = time.monotonic(), None
+
+        def failed(exc: Retryable, attempts: int) -> None:
+            self.last_failure = str(exc)
             if self.failing_since is None and self.last_success < started:
                 self.failing_since = started
-            if attempt >= self.config.max_attempts and self.last_success > first:
-                raise Permanent(f"gave up after {attempt} attempts while other records went through: {reason}")
+            if attempts >= self.config.max_attempts and self.last_success > first:
+                raise Permanent(f"gave up after {attempts} attempts while other records went through: {exc}")
             self.metrics.add("helicone_otel_forwarder_retried")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.interrupt.wait(), wait)
+
+        try:
+            await retry(attempt, Backoff(0.2), stop=self.interrupt, on_retry=failed)
+        except Interrupted as exc:
+            raise Interrupted("rebalance or shutdown") from exc

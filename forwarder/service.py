@@ -34,13 +34,13 @@ from starlette.applications import Starlette
 
 from helicone_otel.admin import bind, health_app, metrics_app, start_http_server
 from helicone_otel.contract import SCORES, log_route
-from helicone_otel.errors import Permanent
+from helicone_otel.errors import Permanent, Retryable, Unavailable
 from helicone_otel.lifecycle import run_until_signal
-from helicone_otel.retry import Backoff
+from helicone_otel.retry import Backoff, Interrupted, retry
 
 from .config import ForwarderConfig
 from .dead_letters import DeadLetters, Record
-from .delivery import HeliconeClient, Interrupted
+from .delivery import HeliconeClient
 from .metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -199,22 +199,26 @@ class Forwarder(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka's 
     async def _connect(self, make: Callable[[], KafkaClient]) -> KafkaClient | None:
         """Start a Kafka client, retrying with backoff while the brokers cannot be reached: the service
         may start before Kafka, and `/ready` says why it waits. None when stopped first."""
-        backoff = Backoff(1.0)
-        while not self._stop.is_set():
+
+        async def attempt() -> KafkaClient:
             client = make()
             try:
                 await client.start()
             except KafkaError as exc:
                 await client.stop()
-                self.kafka_error = f"cannot connect to {','.join(self.config.brokers)}: {exc}"
-                wait = backoff.next()
-                log.warning("%s; retrying in %.0fs", self.kafka_error, wait)
-            else:
-                self.kafka_error = None
-                return client
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), wait)
-        return None
+                raise Unavailable(f"cannot connect to {','.join(self.config.brokers)}: {exc}") from exc
+            return client
+
+        def failed(exc: Retryable, _attempts: int) -> None:
+            self.kafka_error = str(exc)
+            log.warning("%s; retrying", exc)
+
+        try:
+            client = await retry(attempt, Backoff(1.0), stop=self._stop, on_retry=failed)
+        except Interrupted:
+            return None
+        self.kafka_error = None
+        return client
 
     async def _deliver(self, consumer: AIOKafkaConsumer, batches: dict[TopicPartition, list[Record]],
                        session: aiohttp.ClientSession, producer: AIOKafkaProducer | None) -> None:  # fmt: skip

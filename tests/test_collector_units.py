@@ -57,7 +57,7 @@ def test_kafka_down_is_a_retryable_answer_and_counted() -> None:
     h, metrics = handler(FakeSender(fail=KafkaUnavailable("broker gone")))
     with pytest.raises(Unavailable) as raised:
         asyncio.run(h.export(request(span("chat", CHAT)), {}, "grpc", 100))
-    assert raised.value.retry_after > 0
+    assert raised.value.retry_after is not None and raised.value.retry_after > 0
     assert metrics.get("otelcol_receiver_refused_spans", transport="grpc") == 1
 
 

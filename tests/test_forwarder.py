@@ -25,7 +25,6 @@ from conftest import create_topic
 from fakehelicone import FakeHelicone
 from helicone_otel.collector.config import ExporterConfig
 from helicone_otel.forwarder.config import parse
-from helicone_otel.forwarder.delivery import Interrupted
 from helicone_otel.forwarder.service import Forwarder, done_prefix
 from helicone_otel.semconv import MapOptions
 from helpers import metric, read_topic
@@ -34,6 +33,7 @@ from otlp_builder import request, span
 
 from helicone_otel.config_reader import ConfigError
 from helicone_otel.kafka.records import encode
+from helicone_otel.retry import Interrupted
 
 KEY = "sk-helicone-test"
 

@@ -25,8 +25,9 @@ class FakeService:
     async def done(self) -> None:
         if self.end_with is None:
             await asyncio.get_running_loop().create_future()
-        await asyncio.sleep(0.01)
-        raise self.end_with
+        else:
+            await asyncio.sleep(0.01)
+            raise self.end_with
 
     async def shutdown(self, deadline: float) -> None:
         self.calls.append("shutdown")

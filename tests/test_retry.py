@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from helicone_otel.retry import Backoff, retry_after
 
 
@@ -46,8 +48,76 @@ def test_one_error_vocabulary_mapped_once() -> None:
     assert not isinstance(Unauthenticated("x"), OSError)  # a refused token is not an I/O failure
     assert all(issubclass(e, Permanent) for e in (InvalidRequest, Unauthenticated, TooLarge))
     assert all(issubclass(e, Retryable) for e in (KafkaUnavailable, SpoolFull))
-    assert KafkaUnavailable("down").retry_after == 1.0
+    assert KafkaUnavailable("down").retry_after is None  # no hint: the retrier's backoff decides
     # the exporter and the forwarder retry the same Helicone answers
     assert [s for s in (400, 401, 403, 404, 408, 413, 422, 429, 500, 502, 503, 504) if retryable_status(s)] == [
         401, 403, 408, 429, 500, 502, 503, 504,
     ]  # fmt: skip
+
+
+def test_retry_waits_for_the_hint_or_the_backoff_and_raises_permanent_at_once() -> None:
+    import asyncio
+
+    from helicone_otel.errors import Permanent, Unavailable, http_failure
+    from helicone_otel.retry import retry, retry_sync
+
+    assert isinstance(http_failure(503, "busy", 0.05), Unavailable) and isinstance(http_failure(400, "bad"), Permanent)
+    answers: list[Exception | None] = [http_failure(503, "busy", 0.05), Unavailable("down"), None]
+    seen: list[tuple[str, int]] = []
+
+    def attempt() -> str:
+        error = answers.pop(0)
+        if error is not None:
+            raise error
+        return "sent"
+
+    started = time.monotonic()
+    result = retry_sync(attempt, Backoff(0.01), on_retry=lambda exc, n: seen.append((str(exc), n)))
+    assert result == "sent" and seen == [("busy", 1), ("down", 2)]
+    assert time.monotonic() - started >= 0.05  # the hint was honoured
+
+    calls = 0
+
+    async def refused() -> None:
+        nonlocal calls
+        calls += 1
+        raise http_failure(422, "invalid body")
+
+    with pytest.raises(Permanent, match="invalid body"):
+        asyncio.run(retry(refused, Backoff(0.01)))
+    assert calls == 1
+
+
+def test_retry_gives_up_at_the_deadline_and_when_stopped() -> None:
+    import asyncio
+    import threading
+
+    from helicone_otel.errors import Unavailable
+    from helicone_otel.retry import Interrupted, retry, retry_sync
+
+    def down() -> None:
+        raise Unavailable("Kafka down")
+
+    started = time.monotonic()
+    with pytest.raises(Unavailable, match="Kafka down"):
+        retry_sync(down, Backoff(0.05), deadline=time.monotonic() + 0.3)
+    assert time.monotonic() - started < 0.3  # never waits past the deadline
+
+    stop = threading.Event()
+    threading.Timer(0.1, stop.set).start()
+    with pytest.raises(Interrupted):
+        retry_sync(down, Backoff(0.02, cap=0.02), stop=stop)
+
+    async def stopped_meanwhile() -> None:
+        event = asyncio.Event()
+        asyncio.get_running_loop().call_later(0.1, event.set)
+
+        async def still_down() -> None:
+            raise Unavailable("Kafka down")
+
+        await retry(still_down, Backoff(10.0), stop=event)  # waits 5 s or more, but is stopped at 0.1 s
+
+    started = time.monotonic()
+    with pytest.raises(Interrupted):
+        asyncio.run(stopped_meanwhile())
+    assert time.monotonic() - started < 2.0

@@ -50,12 +50,13 @@ class TooLarge(Permanent):
 
 
 class Retryable(PipelineError):
-    """May succeed later; `retry_after` is a hint in seconds."""
+    """May succeed later; `retry_after` is a hint in seconds when there is one (a remote's Retry-After,
+    how soon the spool frees room)."""
 
     http_status = 503
     grpc_code = 14
 
-    def __init__(self, message: str, retry_after: float = 1.0) -> None:
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.retry_after = retry_after
 
@@ -77,3 +78,11 @@ _RETRYABLE_STATUS = frozenset({401, 403, 408, 429, 500, 502, 503, 504})
 
 def retryable_status(status: int) -> bool:
     return status in _RETRYABLE_STATUS
+
+
+def http_failure(status: int, reason: str, retry_after: float | None = None) -> PipelineError:
+    """A remote's answer of `status` (not 2xx) as the error to raise: `Unavailable`, with the remote's
+    Retry-After as its hint, when `retryable_status` says so; else `Permanent`."""
+    if retryable_status(status):
+        return Unavailable(reason, retry_after)
+    return Permanent(reason)
