@@ -1,6 +1,6 @@
 """Unit tests of the collector's logic with fakes in place of Kafka and the network: the trace
-handler's answers, the producer's split of permanent and transient failures, the worker supervisor's
-metrics aggregation. Every behaviour here is also proven against a real Kafka in the other tests."""
+handler's answers, the spool drain, the producer's split of permanent and transient failures, the
+worker supervisor's metrics aggregation. Every behaviour here is also proven against a real Kafka in the other tests."""
 
 from __future__ import annotations
 
@@ -28,8 +28,10 @@ class FakeSender:
     def __init__(self, fail: BaseException | None = None) -> None:
         self.batches: list[list[KafkaRecord]] = []
         self.fail = fail
+        self.attempts = 0
 
     async def deliver(self, records: list[KafkaRecord]) -> int:
+        self.attempts += 1
         if self.fail is not None:
             raise self.fail
         self.batches.append(list(records))
@@ -127,3 +129,31 @@ def test_workers_metrics_add_up_except_the_few_that_do_not() -> None:
     assert "helicone_otel_kafka_up 0" in total  # up only if every worker is
     assert "helicone_otel_spool_oldest_age_seconds 7" in total  # the oldest of all
     assert total.count("# TYPE otelcol_receiver_accepted_spans counter") == 1
+
+
+def test_the_drain_keeps_the_spool_while_kafka_is_down_says_why_and_delivers_in_order_after(tmp_path: Any) -> None:
+    from helicone_otel.collector.drain import SpoolDrain
+    from helicone_otel.collector.spool import Spool
+
+    async def main() -> None:
+        spool = Spool(tmp_path, 1024 * 1024, "always", 0.1)
+        for n in range(3):
+            await spool.append([KafkaRecord("t", str(n).encode(), b"{}")], spans=1)
+        sender = FakeSender(fail=KafkaUnavailable("broker gone"))
+        metrics = Metrics()
+        drain = SpoolDrain(spool, sender, metrics)  # type: ignore[arg-type]
+        drain.start()
+        while sender.attempts < 2:
+            await asyncio.sleep(0.01)
+        assert drain.failure is not None and "broker gone" in drain.failure  # /ready turns red with the reason
+        assert spool.size_bytes > 0 and not sender.batches
+        assert metrics.total("otelcol_exporter_send_failed_spans") >= 3
+        sender.fail = None
+        drain.kick()  # cuts the backoff short
+        assert await drain.drain(timeout=5.0)
+        assert [r.key for batch in sender.batches for r in batch] == [b"0", b"1", b"2"]
+        assert drain.failure is None and spool.size_bytes == 0
+        assert metrics.total("otelcol_exporter_sent_spans") == 3
+        await spool.close()
+
+    asyncio.run(main())
