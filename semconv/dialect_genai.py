@@ -8,6 +8,8 @@ from __future__ import annotations
 import ast
 from typing import Any
 
+from opentelemetry.proto.trace.v1.trace_pb2 import Span
+
 from . import common
 from .model import LlmCall, Message, Usage
 from .parts import normalize_tools, text_of, to_message, to_messages, to_parts
@@ -53,6 +55,11 @@ def is_call(span: SpanView) -> bool:
     if span.get_str("gen_ai.system"):
         return bool(model or span.attrs.get("gen_ai.prompt.0.role"))
     return _bare_failure(span) is not None
+
+
+def bare_failure_candidate(span: Span, scope: str) -> bool:
+    """On a span not yet read: whether it may be such a bare failed call (see `_bare_failure`)."""
+    return span.status.code == common.STATUS_ERROR and scope.startswith(_BARE_FAILURE_SCOPE)
 
 
 def _bare_failure(span: SpanView) -> tuple[str, str, str] | None:

@@ -20,7 +20,7 @@ from . import common, dialect_genai, dialect_openinference, dialect_vercel, scor
 from .model import LlmCall
 from .options import MapOptions
 from .record import Record, build
-from .span import SpanView, iter_spans
+from .span import SpanView, relevant_spans
 
 # Scopes of SDKs that trace their own calls without content: the instrumentation's span is richer.
 NATIVE_SDK_SCOPES = ("com.anthropic.sdk",)
@@ -254,5 +254,8 @@ def map_spans(spans: Iterable[SpanView], options: MapOptions | None = None) -> M
 
 
 def map_request(request: ExportTraceServiceRequest, options: MapOptions | None = None) -> MapResult:
-    """Map every span of one OTLP export request."""
-    return map_spans(iter_spans(request), options)
+    """Map every span of one OTLP export request (spans that cannot matter are passed over unread)."""
+    views, total = relevant_spans(request, dialect_genai.bare_failure_candidate)
+    result = map_spans(views, options) if views else MapResult()
+    result.spans = total
+    return result

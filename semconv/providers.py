@@ -7,6 +7,7 @@ is not there is never priced, so an unknown provider is `CUSTOM`, never a guess.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from typing import Literal
@@ -114,7 +115,11 @@ _BY_HOST = {
 
 
 def _by_host(url: str | None) -> Provider | None:
-    host = (urlsplit(url).hostname or "") if url else ""
+    return _provider_of_host((urlsplit(url).hostname or "") if url else "")
+
+
+@functools.lru_cache(maxsize=1024)
+def _provider_of_host(host: str) -> Provider | None:
     for suffix, provider in _BY_HOST.items():
         if host == suffix or host.endswith("." + suffix):
             return provider

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -195,27 +195,65 @@ def items(node: Any) -> list[dict[str, Any]]:
     return [node[k] for k in sorted((k for k in node if k.isdigit()), key=int) if isinstance(node[k], dict)]
 
 
+def view_of(span: Span, scope: str, resource: dict[str, Any]) -> SpanView:
+    return SpanView(
+        trace_id=span.trace_id.hex(),
+        span_id=span.span_id.hex(),
+        parent_span_id=span.parent_span_id.hex(),
+        name=span.name,
+        scope=scope,
+        start_ns=span.start_time_unix_nano,
+        end_ns=span.end_time_unix_nano,
+        status_code=span.status.code,
+        status_message=span.status.message,
+        attrs=attributes(span.attributes),
+        events=[Event(e.name, e.time_unix_nano, attributes(e.attributes)) for e in span.events],
+        resource=resource,
+        raw=span,
+    )
+
+
 def iter_spans(request: ExportTraceServiceRequest) -> Iterator[SpanView]:
     for rs in request.resource_spans:
         resource = attributes(rs.resource.attributes)
         for ss in rs.scope_spans:
+            for span in ss.spans:
+                yield view_of(span, ss.scope.name, resource)
+
+
+# Every attribute key and event name a dialect decides on (`gen_ai.*` includes the evaluation events,
+# `traceloop.*` the span kinds, `ai.operationId` / `ai.model.id` the Vercel AI SDK's), as they stand in
+# a span's encoding; and the URL keys of the HTTP client spans that complete a call's span.
+_CALL_MARKERS = (b"gen_ai.", b"llm.", b"openinference.span.kind", b"traceloop.", b"ai.operationId", b"ai.model.id")
+_HTTP_MARKERS = (b"url.full", b"http.url")
+
+
+def relevant_spans(
+    request: ExportTraceServiceRequest, keep: Callable[[Span, str], bool] | None = None
+) -> tuple[list[SpanView], int]:
+    """The spans mapping can use, and how many spans the request holds: decided on each span's encoded
+    bytes before any attribute is converted, as most spans of a traced app are no LLM call. A span is
+    kept when its encoding names a key a dialect reads (a value that merely contains one only costs a
+    closer look) or `keep(span, scope)` says so; HTTP client spans are kept, for completing calls, only
+    when the request has a call."""
+    views: list[SpanView] = []
+    total = 0
+    calls = False
+    for rs in request.resource_spans:
+        resource: dict[str, Any] | None = None
+        for ss in rs.scope_spans:
             scope = ss.scope.name
             for span in ss.spans:
-                yield SpanView(
-                    trace_id=span.trace_id.hex(),
-                    span_id=span.span_id.hex(),
-                    parent_span_id=span.parent_span_id.hex(),
-                    name=span.name,
-                    scope=scope,
-                    start_ns=span.start_time_unix_nano,
-                    end_ns=span.end_time_unix_nano,
-                    status_code=span.status.code,
-                    status_message=span.status.message,
-                    attrs=attributes(span.attributes),
-                    events=[Event(e.name, e.time_unix_nano, attributes(e.attributes)) for e in span.events],
-                    resource=resource,
-                    raw=span,
-                )
+                total += 1
+                data = span.SerializeToString()
+                if any(m in data for m in _CALL_MARKERS) or (keep is not None and keep(span, scope)):
+                    calls = True
+                elif not (span.parent_span_id and any(m in data for m in _HTTP_MARKERS)):
+                    continue
+                if resource is None:
+                    resource = attributes(rs.resource.attributes)
+                views.append(view_of(span, scope, resource))
+    return (views if calls else []), total
 
 
 def obj(value: Any) -> dict[str, Any]:

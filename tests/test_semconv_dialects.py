@@ -671,3 +671,36 @@ def test_the_newest_genai_names() -> None:
     assert stored.response["usage"] == {"input_tokens": 10, "cache_read_input_tokens": 60,
                                         "cache_creation_input_tokens": 30, "output_tokens": 20}  # fmt: skip
     assert (stored.prompt_tokens, stored.cache_read_tokens) == (100, 60)
+
+
+def test_record_ids_are_uuid5_of_trace_and_span_in_lower_case() -> None:
+    import uuid
+
+    from helicone_otel.semconv import record_id
+    from helicone_otel.semconv.record import _NAMESPACE
+
+    trace, span_id = "0AF7651916CD43DD8448EB211C80319C", "B7AD6B7169203331"
+    expected = str(uuid.uuid5(_NAMESPACE, "0af7651916cd43dd8448eb211c80319c:b7ad6b7169203331"))
+    assert record_id(trace, span_id) == record_id(trace.lower(), span_id.lower()) == expected
+
+
+def test_spans_that_cannot_matter_are_counted_but_not_read() -> None:
+    """The pre-filter decides on a span's encoding: no dialect key, no record and no conversion; an HTTP
+    client span is read only beside a call (it completes the call's URL); a value that merely mentions
+    a dialect key costs a closer look, nothing more."""
+    from helicone_otel.semconv.span import relevant_spans
+
+    http_attrs = {"http.request.method": "POST", "url.full": "https://bedrock-runtime.us-east-1.amazonaws.com/x"}
+    parent = "00f067aa0ba902b7"
+    plain = [span("GET /", {"http.route": "/", "http.response.status_code": 200}) for _ in range(3)]
+    http_child = span("POST", http_attrs, parent=parent)
+    mention = span("note", {"message": "see the gen_ai.usage docs"})
+    views, total = relevant_spans(request(*plain, http_child))
+    assert (views, total) == ([], 4)
+    views, total = relevant_spans(request(*plain, http_child, mention))
+    assert total == 5 and [v.name for v in views] == ["POST", "note"]
+    result = map_request(request(*plain, mention))
+    assert (result.spans, result.records, result.failures) == (4, [], [])
+    chat = span("chat", GENAI_CHAT, span_id=parent)
+    views, _ = relevant_spans(request(*plain, chat, http_child))
+    assert [v.name for v in views] == ["chat", "POST"]
