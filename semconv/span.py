@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
@@ -30,11 +31,21 @@ def any_value(value: AnyValue, depth: int = 0) -> Any:
     return getattr(value, kind)
 
 
-def attributes(kvs: Any) -> dict[str, Any]:
+_SCALARS = frozenset(("bool_value", "int_value", "double_value", "bytes_value"))
+
+
+def attributes(kvs: Iterable[KeyValue]) -> dict[str, Any]:
+    """A repeated KeyValue field as a dict; strings, by far the most common, take the shortest path."""
     out: dict[str, Any] = {}
     for kv in kvs:
-        if isinstance(kv, KeyValue):
-            out[kv.key] = any_value(kv.value)
+        value = kv.value
+        kind = value.WhichOneof("value")
+        if kind == "string_value":
+            out[kv.key] = value.string_value
+        elif kind in _SCALARS:
+            out[kv.key] = getattr(value, kind)
+        else:
+            out[kv.key] = any_value(value)
     return out
 
 
@@ -157,6 +168,10 @@ def parse_json(value: Any) -> Any:
         return value
     if isinstance(value, (str, bytes)) and value:
         try:
+            return orjson.loads(value)
+        except orjson.JSONDecodeError:
+            pass
+        try:  # what orjson refuses but Python's JSON reads: NaN, Infinity, very deep nesting
             return json.loads(value)
         except (ValueError, RecursionError):
             return None
