@@ -1,14 +1,23 @@
 """Collector throughput, latency and memory with realistic gen_ai spans, against a real local Kafka.
 
-    .venv/bin/python bench/collector_bench.py [--seconds 15] [--workers 1] [--peer bench/peers/build/otelcol-kafka]
+    .venv/bin/python bench/collector_bench.py [--seconds 15] [--workers 1] [--kinds one-stage,two-stage]
+        [--peer bench/peers/build/otelcol-kafka]
+    .venv/bin/python bench/collector_bench.py --mapping-scaling [--spans 60000]
 
 For each transport (HTTP/protobuf, gRPC) and span size (2 KB, 50 KB), 100-span requests:
 1. sustained: closed-loop senders for --seconds; spans/s acknowledged, then the time until every
-   record is in Kafka (spool drained), giving spans/s into Kafka;
+   record is in Kafka (spool drained, and with two stages every span mapped), giving spans/s into
+   Kafka as Helicone records;
 2. latency: open-loop at half the sustained rate; p50/p99 export latency;
-3. peak RSS of the collector processes (VmHWM).
-With --peer, the same load against the plain OpenTelemetry Collector (otlp receiver -> kafka exporter,
-built by bench/peers/build.sh) and the ratio. The load generator shares the machine's cores.
+3. peak RSS of the collector processes (VmHWM; both stages for two-stage).
+Kinds: `one-stage` maps before acknowledging (otel-config.yaml's shape); `two-stage` is
+examples/two-stage (ingest to a spans topic, a mapping consumer group to the records topic). With --peer,
+the same load against the OpenTelemetry Collector in its recommended production shape (otlp receiver,
+memory_limiter, batch, kafka exporter with acks=all and zstd, sending_queue on file_storage; built by
+bench/peers/build.sh) and the ratios. The load generator shares the machine's cores.
+
+--mapping-scaling fills a 4-partition spans topic and times the mapping stage alone with 1 and then 2
+worker processes: records/s and the ratio.
 """
 
 from __future__ import annotations
@@ -30,11 +39,14 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools" / "kafka"))
 sys.path.insert(0, str(ROOT / "bench"))
+sys.path.insert(0, str(ROOT / "tests"))
 
+from conftest import create_topic  # noqa: E402
 from localkafka import LocalKafka, free_port  # noqa: E402
 from semconv_bench import gen_ai_span, request_of  # noqa: E402
 
 EXPORT = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
+PROTOBUF = {"content-type": "application/x-protobuf"}
 
 
 def bodies(span_bytes: int, count: int = 20) -> list[bytes]:
@@ -54,42 +66,63 @@ def rss_kib(pid: int) -> int:
     return total
 
 
+def helicone_cmd(config: Path) -> list[str]:
+    return [sys.executable, "-m", "helicone_otel.cli", "--log-level", "WARNING", "collector", "--config", str(config)]
+
+
+def mapping_yaml(kafka: str, spans: str, records: str, workers: int) -> str:
+    return f"""
+receivers: {{kafka: {{brokers: ["{kafka}"], topic: {spans}, group_id: bench-{spans}}}}}
+exporters: {{kafka: {{brokers: ["{kafka}"], topic: {records}}}}}
+service: {{workers: {workers}, pipelines: {{traces: {{receivers: [kafka], exporters: [kafka]}}}}}}
+"""
+
+
 class Target:
-    """A running collector: ours or the peer."""
+    """A running collector: ours in one or two stages, or the peer."""
 
     def __init__(self, kind: str, kafka: str, topic: str, workdir: Path, workers: int, peer: str | None) -> None:
         self.grpc_port, self.http_port = free_port(), free_port()
+        self.procs: list[subprocess.Popen[bytes]] = []
+        self.logs = []
         config = workdir / f"{kind}.yaml"
-        if kind == "helicone-otel":
-            config.write_text(f"""
-receivers: {{otlp: {{protocols: {{grpc: {{endpoint: "127.0.0.1:{self.grpc_port}"}},
-                                 http: {{endpoint: "127.0.0.1:{self.http_port}"}}}}}}}}
-exporters: {{kafka: {{brokers: ["{kafka}"], topic: {topic}}}}}
-extensions: {{file_storage: {{directory: "{workdir / "spool"}", fsync: always}}}}
-service: {{workers: {workers}, pipelines: {{traces: {{receivers: [otlp], exporters: [kafka]}}}}}}
-""")
-            cmd = [
-                sys.executable,
-                "-m",
-                "helicone_otel.cli",
-                "--log-level",
-                "WARNING",
-                "collector",
-                "--config",
-                str(config),
-            ]
+        otlp = f"""receivers: {{otlp: {{protocols: {{grpc: {{endpoint: "127.0.0.1:{self.grpc_port}"}},
+                                 http: {{endpoint: "127.0.0.1:{self.http_port}"}}}}}}}}"""
+        spool = f'extensions: {{file_storage: {{directory: "{workdir / "spool"}", fsync: always}}}}'
+        pipeline = "service: {{workers: {}, pipelines: {{traces: {{receivers: [otlp], exporters: [kafka]}}}}}}"
+        if kind == "one-stage":
+            config.write_text(f"{otlp}\nexporters: {{kafka: {{brokers: [\"{kafka}\"], topic: {topic}}}}}\n{spool}\n"
+                              + pipeline.format(workers))  # fmt: skip
+            self._start(helicone_cmd(config), workdir / "one-stage.log")
+        elif kind == "two-stage":
+            spans = f"{topic}-spans"
+            asyncio.run(create_topic(kafka, spans, max(2, workers)))
+            config.write_text(f"{otlp}\nexporters: {{kafka: {{brokers: [\"{kafka}\"], topic: {spans}, "
+                              f"encoding: otlp_proto}}}}\n{spool}\n" + pipeline.format(workers))  # fmt: skip
+            self._start(helicone_cmd(config), workdir / "ingest.log")
+            mapping = workdir / "mapping.yaml"
+            mapping.write_text(mapping_yaml(kafka, spans, topic, workers))
+            self._start(helicone_cmd(mapping), workdir / "mapping.log")
         else:
             config.write_text(f"""
-receivers: {{otlp: {{protocols: {{grpc: {{endpoint: "127.0.0.1:{self.grpc_port}"}},
-                                 http: {{endpoint: "127.0.0.1:{self.http_port}"}}}}}}}}
-exporters: {{kafka: {{brokers: ["{kafka}"], traces: {{topic: {topic}}}}}}}
+{otlp}
+processors:
+  memory_limiter: {{check_interval: 1s, limit_percentage: 75, spike_limit_percentage: 15}}
+  batch: {{}}
+exporters:
+  kafka:
+    brokers: ["{kafka}"]
+    traces: {{topic: {topic}}}
+    producer: {{required_acks: -1, compression: zstd}}
+    sending_queue: {{enabled: true, storage: file_storage}}
+extensions:
+  file_storage: {{directory: "{workdir / "peer-queue"}", create_directory: true}}
 service:
+  extensions: [file_storage]
   telemetry: {{metrics: {{level: none}}}}
-  pipelines: {{traces: {{receivers: [otlp], exporters: [kafka]}}}}
+  pipelines: {{traces: {{receivers: [otlp], processors: [memory_limiter, batch], exporters: [kafka]}}}}
 """)
-            cmd = [str(peer), "--config", str(config)]
-        self.log = open(workdir / f"{kind}.log", "wb")  # noqa: SIM115
-        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT)
+            self._start([str(peer), "--config", str(config)], workdir / "otelcol.log")
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
@@ -102,15 +135,26 @@ service:
                 return
             except httpx.HTTPError:
                 time.sleep(0.2)
-        raise RuntimeError(f"{kind} did not start; see {workdir / f'{kind}.log'}")
+        raise RuntimeError(f"{kind} did not start; see {workdir}")
+
+    def _start(self, cmd: list[str], log: Path) -> None:
+        out = open(log, "wb")  # noqa: SIM115
+        self.logs.append(out)
+        self.procs.append(subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT))
+
+    def rss_kib(self) -> int:
+        return sum(rss_kib(p.pid) for p in self.procs)
 
     def stop(self) -> None:
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(60)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-        self.log.close()
+        for proc in self.procs:
+            proc.send_signal(signal.SIGTERM)
+        for proc in self.procs:
+            try:
+                proc.wait(60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        for log in self.logs:
+            log.close()
 
 
 async def send_loop(transport: str, target: Target, payloads: list[bytes], until: float, latencies: list[float],
@@ -187,7 +231,7 @@ def run_case(kind: str, transport: str, span_bytes: int, args: argparse.Namespac
         ok = asyncio.run(send_loop(transport, target, payloads, t0 + args.seconds, latencies))
         accepted_at = time.monotonic()
         spans = ok * 100
-        per_record = 1 if kind == "helicone-otel" else 100  # ours: a record per LLM span; peer: per request
+        per_record = 100 if kind == "otelcol" else 1  # ours: a record per LLM span; the peer's: per request
         deadline = accepted_at + 60
         delivered = 0
         while time.monotonic() < deadline and delivered < spans:
@@ -205,22 +249,84 @@ def run_case(kind: str, transport: str, span_bytes: int, args: argparse.Namespac
             "lost_spans": max(spans - delivered, 0),
             "p50_ms": statistics.median(lat) * 1000 if lat else float("nan"),
             "p99_ms": lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1000 if lat else float("nan"),
-            "rss_mib": rss_kib(target.proc.pid) / 1024,
+            "rss_mib": target.rss_kib() / 1024,
         }
     finally:
         target.stop()
+
+
+def mapping_scaling(args: argparse.Namespace, kafka: LocalKafka, workdir: Path) -> None:
+    """The mapping stage alone on a full spans topic: records/s with 1 and with 2 worker processes."""
+    spans = f"scaling-spans-{os.getpid()}"
+    asyncio.run(create_topic(kafka.bootstrap_servers, spans, 4))
+    fill = workdir / "fill.yaml"
+    port = free_port()
+    fill.write_text(f"""
+receivers: {{otlp: {{protocols: {{http: {{endpoint: "127.0.0.1:{port}"}}}}}}}}
+exporters: {{kafka: {{brokers: ["{kafka.bootstrap_servers}"], topic: {spans}, encoding: otlp_proto}}}}
+""")
+    filler = subprocess.Popen(helicone_cmd(fill))
+    url = f"http://127.0.0.1:{port}/v1/traces"
+    payloads = bodies(2000)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                httpx.post(url, content=payloads[0], headers=PROTOBUF, timeout=30).raise_for_status()
+                break
+            except httpx.HTTPError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        with httpx.Client() as client:
+            for i in range(1, args.spans // 100):
+                client.post(url, content=payloads[i % len(payloads)], headers=PROTOBUF, timeout=60).raise_for_status()
+    finally:
+        filler.send_signal(signal.SIGTERM)
+        filler.wait(60)
+    total = asyncio.run(kafka_count(kafka.bootstrap_servers, spans))  # one Kafka record per trace = per span here
+    print(f"mapping stage alone: {total} spans on a 4-partition topic, 2 KB gen_ai spans, {os.cpu_count()} cores")
+    rates = {}
+    for workers in (1, 2):
+        records = f"scaling-records-{workers}-{os.getpid()}"
+        config = workdir / f"mapping-{workers}.yaml"
+        config.write_text(mapping_yaml(kafka.bootstrap_servers, spans, records, workers))
+        asyncio.run(create_topic(kafka.bootstrap_servers, records))
+        t0 = time.monotonic()
+        proc = subprocess.Popen(helicone_cmd(config))
+        done = 0
+        while done < total and time.monotonic() - t0 < 600:
+            time.sleep(0.2)
+            done = (
+                asyncio.run(kafka_count(kafka.bootstrap_servers, records)) if done or time.monotonic() - t0 > 1 else 0
+            )
+        elapsed = time.monotonic() - t0  # includes the processes' start (about 1 s)
+        peak = rss_kib(proc.pid) / 1024
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(60)
+        rates[workers] = done / elapsed
+        print(f"  workers={workers}: {done} records in {elapsed:.1f}s = {rates[workers]:.0f} records/s, "
+              f"peak RSS {peak:.0f} MiB")  # fmt: skip
+    print(f"  scaling 1 -> 2 processes: {rates[2] / rates[1]:.2f}x")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--kinds", default="one-stage,two-stage")
     parser.add_argument("--peer", default=None, help="path to the otelcol-kafka binary (bench/peers/build.sh)")
     parser.add_argument("--sizes", default="2000,50000")
     parser.add_argument("--transports", default="http,grpc")
+    parser.add_argument("--mapping-scaling", action="store_true")
+    parser.add_argument("--spans", type=int, default=60000, help="with --mapping-scaling")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="collector-bench-"))
-    kinds = ["helicone-otel"] + (["otelcol"] if args.peer else [])
+    if args.mapping_scaling:
+        with LocalKafka(auto_create_topics=True, heap="1g") as kafka:
+            mapping_scaling(args, kafka, workdir)
+        return
+    kinds = args.kinds.split(",") + (["otelcol"] if args.peer else [])
     print(f"collector benchmark: {args.seconds:g}s per case, 100 spans/request, workers={args.workers}, "
           f"{os.cpu_count()} cores shared with the load generator")  # fmt: skip
     print(f"{'collector':<16}{'transport':<10}{'span':>8}{'accepted/s':>13}{'into Kafka/s':>14}"
@@ -234,9 +340,11 @@ def main() -> None:
                     results[(kind, transport, size)] = r
                     print(row(kind, transport, size, r), flush=True)
                 if args.peer:
-                    ours, peer = results[("helicone-otel", transport, size)], results[("otelcol", transport, size)]
-                    ratio = {k: ours[k] / peer[k] if peer[k] else float("nan") for k in ours if k != "lost_spans"}
-                    print(row("ratio ours/peer", transport, size, ratio, ".2f"), flush=True)
+                    peer = results[("otelcol", transport, size)]
+                    for kind in args.kinds.split(","):
+                        ours = results[(kind, transport, size)]
+                        ratio = {k: ours[k] / peer[k] if peer[k] else float("nan") for k in ours if k != "lost_spans"}
+                        print(row(f"{kind}/peer", transport, size, ratio, ".2f"), flush=True)
 
 
 def row(label: str, transport: str, size: int, r: dict[str, float], number: str = ".0f") -> str:

@@ -33,6 +33,7 @@ from ._grpc import start_grpc_server
 from ._http import create_app
 from .config import CollectorConfig, SpoolConfig
 from .drain import SpoolDrain
+from .kafka_receiver import KafkaReceiver
 from .metrics import Metrics
 from .receiver import TraceHandler
 from .spool import Spool
@@ -88,8 +89,11 @@ class Collector:
         self._otlp_http: list[tuple[uvicorn.Server, asyncio.Task[None]]] = []
         self._admin: list[tuple[uvicorn.Server, asyncio.Task[None]]] = []
         self._grpc: grpc.aio.Server | None = None
+        self._kafka: KafkaReceiver | None = None
 
     def ready(self) -> tuple[bool, str]:
+        if self._kafka is not None and self._kafka.failure is not None:
+            return False, f"Kafka receiver: {self._kafka.failure}"
         waiting = sum(s.size_bytes for s in self.spools)
         failing = next((d.failure for d in self.drains if d.failure is not None), None)
         if failing is not None and waiting:
@@ -117,6 +121,9 @@ class Collector:
             metrics.gauge("otelcol_exporter_queue_capacity", lambda: capacity)
             metrics.gauge("helicone_otel_spool_oldest_age_seconds", lambda: max(s.oldest_age() for s in spools))
         handler = TraceHandler(config, metrics, self.sender, spool)
+        if config.kafka_receiver is not None:
+            self._kafka = KafkaReceiver(config, handler, self.sender, metrics)
+            self._kafka.start()
         receiver = config.receiver
         if receiver.grpc_endpoint:
             self._grpc = await start_grpc_server(
@@ -141,13 +148,16 @@ class Collector:
         await asyncio.get_running_loop().create_future()  # a collector never ends on its own
 
     async def shutdown(self, deadline: float) -> None:
-        """Close the listeners (requests in hand are answered), send what the spool holds until the
-        deadline (the rest stays for the next start), close the producers, then the admin servers."""
+        """Close the listeners (requests in hand are answered; the Kafka receiver delivers its fetch or
+        leaves it uncommitted), send what the spool holds until the deadline (the rest stays for the
+        next start), close the producers, then the admin servers."""
         loop = asyncio.get_running_loop()
         log.info("shutting down: closing listeners")
         await _stop_servers(self._otlp_http)
         if self._grpc is not None:
             await self._grpc.stop(grace=max(0.0, min(5.0, (deadline - loop.time()) / 3)))
+        if self._kafka is not None:
+            await self._kafka.shutdown(max(0.0, (deadline - loop.time()) / 2))
         left = max(0.0, deadline - loop.time() - _CLOSE_MARGIN)
         results = await asyncio.gather(*(d.drain(left) for d in self.drains))
         if self.drains:

@@ -7,6 +7,8 @@ take seconds or `100ms` / `5s` / `2m`.
 
     receivers.otlp            protocols.grpc / protocols.http (endpoint, tls), auth.bearer_tokens,
                               max_request_bytes, max_inflight_bytes, api_keys (accept per-request keys)
+    receivers.kafka           brokers, topic, encoding, group_id, initial_offset, max_fetch_records,
+                              sasl.*, tls.* (the mapping stage: spans another collector produced)
     processors.helicone       omit_request, omit_response, redact_patterns, redact_attributes,
                               resource_properties
     exporters.kafka[/name]    brokers, topic, encoding, dead_letter_topic, partition_by,
@@ -30,20 +32,23 @@ from helicone_otel.config_reader import (
     INTERNAL,
     SIZE,
     ConfigError,
+    SaslConfig,
     Section,
     TlsConfig,
+    at_least,
     endpoint,
     read_document,
     read_section,
     section_keys,
     tls_config,
 )
-from helicone_otel.contract import dead_letter_topic
+from helicone_otel.contract import SPANS_TOPIC, dead_letter_topic
+from helicone_otel.kafka.cluster import Cluster
 from helicone_otel.kafka.output import ExporterConfig, ProducerConfig
 
 __all__ = [
-    "CollectorConfig", "ConfigError", "ExporterConfig", "PipelineConfig", "ProducerConfig", "ReceiverConfig",
-    "SpoolConfig", "load_config", "parse_config",
+    "CollectorConfig", "ConfigError", "ExporterConfig", "KafkaReceiverConfig", "PipelineConfig", "ProducerConfig",
+    "ReceiverConfig", "SpoolConfig", "load_config", "parse_config",
 ]  # fmt: skip
 
 
@@ -60,6 +65,25 @@ class ReceiverConfig:
     max_request_bytes: int = field(default=64 * 1024 * 1024, metadata=SIZE)  # after decompression
     max_inflight_bytes: int = field(default=256 * 1024 * 1024, metadata=SIZE)
     read_timeout: float = 30.0  # for an HTTP request body to arrive
+
+
+@dataclass(frozen=True)
+class KafkaReceiverConfig:
+    """`receivers.kafka`: the spans an ingest collector produced (`encoding: otlp_proto`), read by a
+    consumer group; a collector with this receiver is the mapping stage of a two-stage deployment."""
+
+    brokers: tuple[str, ...] = ("127.0.0.1:9092",)
+    topic: str = SPANS_TOPIC
+    encoding: Literal["otlp_proto"] = "otlp_proto"
+    group_id: str = "helicone-otel-mapping"
+    initial_offset: Literal["earliest", "latest"] = "earliest"  # where a new group starts
+    max_fetch_records: int = field(default=500, metadata=at_least(1))  # Kafka records mapped together
+    sasl: SaslConfig | None = None
+    tls: TlsConfig | None = None
+
+    @property
+    def cluster(self) -> Cluster:
+        return Cluster(self.brokers, self.sasl, self.tls)
 
 
 @dataclass(frozen=True)
@@ -86,6 +110,7 @@ class CollectorConfig:
     its records), no health or metrics endpoint, one process."""
 
     receiver: ReceiverConfig = field(default_factory=ReceiverConfig)
+    kafka_receiver: KafkaReceiverConfig | None = None
     pipelines: tuple[PipelineConfig, ...] = (PipelineConfig("traces", MapOptions(), (ExporterConfig(),)),)
     spool: SpoolConfig | None = None
     health_endpoint: str | None = None
@@ -103,10 +128,17 @@ class CollectorConfig:
         return tuple(seen.values())
 
 
+_NO_OTLP = ReceiverConfig(grpc_endpoint=None, http_endpoint=None)
+
+
 def _receiver(root: Section) -> ReceiverConfig:
-    receivers = root.section("receivers", {"otlp"})
+    receivers = root.section("receivers", {"otlp", "kafka"})
     if "receivers" not in root:
         return ReceiverConfig()
+    if "otlp" not in receivers:
+        if "kafka" not in receivers:
+            raise ConfigError("receivers: configure otlp, kafka or both")
+        return _NO_OTLP
     otlp = receivers.section("otlp", section_keys(ReceiverConfig) | {"protocols", "auth"})
     protocols = otlp.section("protocols", {"grpc", "http"})
     if not protocols.value:
@@ -130,6 +162,17 @@ def _receiver(root: Section) -> ReceiverConfig:
     )  # fmt: skip
 
 
+def _kafka_receiver(root: Section) -> KafkaReceiverConfig | None:
+    receivers = root.section("receivers", {"otlp", "kafka"})
+    if "kafka" not in receivers:
+        return None
+    s = receivers.section("kafka", section_keys(KafkaReceiverConfig))
+    brokers = s.strings("brokers", KafkaReceiverConfig.brokers)
+    if not brokers:
+        raise ConfigError(f"{s.key('brokers')}: expected a non-empty list of host:port")
+    return read_section(KafkaReceiverConfig, s, brokers=brokers)
+
+
 def _exporter(name: str, s: Section) -> ExporterConfig:
     brokers = s.strings("brokers", ExporterConfig.brokers)
     if not brokers:
@@ -149,6 +192,8 @@ def parse_config(raw: Any) -> CollectorConfig:
     # `forwarder` is the forwarder's own section (helicone_otel.forwarder reads it).
     root = Section(raw, "", {"receivers", "processors", "exporters", "extensions", "service", "forwarder"})
     receiver = _receiver(root)
+    kafka_receiver = _kafka_receiver(root)
+    defined_receivers = [name for name in ("otlp", "kafka") if name in (root.value.get("receivers") or {"otlp": {}})]
 
     processors_section = root.section("processors", {"helicone"})
     options: dict[str, MapOptions] = {}
@@ -198,8 +243,10 @@ def parse_config(raw: Any) -> CollectorConfig:
         if not (name == "traces" or str(name).startswith("traces/")):
             raise ConfigError(f"service.pipelines.{name}: only traces pipelines are supported")
         p = pipelines_section.section(name, {"receivers", "processors", "exporters"})
-        if p.strings("receivers", ("otlp",)) != ("otlp",):
-            raise ConfigError(f"{p.key('receivers')}: only [otlp] is supported")
+        # One handler feeds every pipeline from every receiver: each pipeline names all of them.
+        if sorted(p.strings("receivers", tuple(defined_receivers))) != sorted(defined_receivers):
+            raise ConfigError(f"{p.key('receivers')}: every pipeline takes all configured receivers "
+                              f"({', '.join(defined_receivers)})")  # fmt: skip
         chosen: list[ExporterConfig] = []
         for exporter_name in p.strings("exporters", ("kafka",)):
             if exporter_name not in exporters:
@@ -214,7 +261,9 @@ def parse_config(raw: Any) -> CollectorConfig:
     if not pipelines:
         pipelines.append(PipelineConfig("traces", MapOptions(), (next(iter(exporters.values())),)))
     level = {"WARN": "WARNING"}.get(log_level or "", log_level)
-    return CollectorConfig(receiver, tuple(pipelines), spool, health, metrics, workers, level, log_encoding)
+    return CollectorConfig(
+        receiver, kafka_receiver, tuple(pipelines), spool, health, metrics, workers, level, log_encoding
+    )
 
 
 def load_config(path: str | Path, environ: Mapping[str, str] | None = None) -> CollectorConfig:

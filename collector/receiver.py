@@ -99,14 +99,15 @@ class TraceHandler:
             raise Unavailable(f"collector is busy: {self._inflight} bytes in flight (budget {budget})", 1.0)
         self._inflight += size
         try:
-            records = self._encode(request, api_key)
+            records = self.encode(request, api_key)
             await self._make_durable(records, spans, transport)
         finally:
             self._inflight -= size
         self.metrics.add("otelcol_receiver_accepted_spans", spans, transport=transport)
         return response
 
-    def _encode(self, request: ExportTraceServiceRequest, api_key: str | None) -> list[KafkaRecord]:
+    def encode(self, request: ExportTraceServiceRequest, api_key: str | None) -> list[KafkaRecord]:
+        """The records of every pipeline's exporters for `request` (mapping happens here)."""
         records: list[KafkaRecord] = []
         for pipeline in self.config.pipelines:
             for exporter in pipeline.exporters:

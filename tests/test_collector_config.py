@@ -129,3 +129,20 @@ def test_sections_allow_exactly_their_fields_and_closed_sets_name_their_choices(
     assert exporter.partition_by == "trace_id"
     assert exporter.producer == ProducerConfig(max_batch_bytes=2 * 1024 * 1024, linger_ms=0)
     assert load_forwarder(path).admin_address is None
+
+
+def test_the_two_stage_examples_are_valid() -> None:
+    ingest = load_config(ROOT / "examples" / "two-stage" / "ingest.yaml", environ={})
+    mapping = load_config(ROOT / "examples" / "two-stage" / "mapping.yaml", environ={})
+    assert ingest.kafka_receiver is None and ingest.receiver.http_endpoint == "127.0.0.1:4318"
+    [spans] = ingest.exporters
+    assert (spans.topic, spans.encoding, spans.pass_api_keys) == ("helicone-otel-spans", "otlp_proto", True)
+    assert mapping.kafka_receiver is not None and mapping.kafka_receiver.topic == spans.topic
+    assert (mapping.receiver.grpc_endpoint, mapping.receiver.http_endpoint, mapping.spool) == (None, None, None)
+    [records] = mapping.exporters
+    assert (records.topic, records.encoding) == ("helicone-llm-logs", "helicone_json")
+    bad = {"receivers": {"kafka": {}}, "service": {"pipelines": {"traces": {"receivers": ["otlp"]}}}}
+    from helicone_otel.collector.config import parse_config
+
+    with pytest.raises(ConfigError, match=r"service.pipelines.traces.receivers: every pipeline takes all"):
+        parse_config(bad)

@@ -17,6 +17,7 @@ from typing import Literal
 # --- on Kafka ----------------------------------------------------------------------------------------
 
 DEFAULT_TOPIC = "helicone-llm-logs"
+SPANS_TOPIC = "helicone-otel-spans"  # two stages: the ingest collector's spans (OTLP protobuf, keyed by trace)
 SCHEMA = "async-log/v1"  # the `helicone-schema` header: the value is Helicone's async-log body
 
 # header names

@@ -84,7 +84,10 @@ service:
 """
 
 
-def start_collector(config: Path, ports: tuple[int, int, int, int], log_path: Path) -> Collector:
+def start_collector(
+    config: Path, ports: tuple[int, int, int, int], log_path: Path, listening: tuple[int, ...] | None = None
+) -> Collector:
+    """Run `helicone-otel collector` and wait until each of `listening` (default: all `ports`) answers."""
     log = open(log_path, "ab")  # noqa: SIM115 - the child process owns it
     proc = subprocess.Popen(
         [sys.executable, "-m", "helicone_otel.cli", "collector", "--config", str(config)],
@@ -95,7 +98,7 @@ def start_collector(config: Path, ports: tuple[int, int, int, int], log_path: Pa
     log.close()
     collector = Collector(*ports, proc=proc, log_path=log_path)
     try:
-        for port in ports:
+        for port in ports if listening is None else listening:
             wait_for_port(port, proc)
     except BaseException:
         stop_collector(collector)

@@ -57,11 +57,9 @@ class Cluster:
 
     def consumer(self, client_id: str, group_id: str, **settings: Any) -> AIOKafkaConsumer:
         """A group consumer that commits only what its caller says is done, from the earliest offset
-        when the group is new."""
-        return AIOKafkaConsumer(
-            group_id=group_id, enable_auto_commit=False, auto_offset_reset="earliest", **self._args(client_id),
-            **settings,
-        )  # fmt: skip
+        when the group is new (unless `settings` say otherwise)."""
+        defaults: dict[str, Any] = {"enable_auto_commit": False, "auto_offset_reset": "earliest"}
+        return AIOKafkaConsumer(group_id=group_id, **self._args(client_id), **{**defaults, **settings})
 
     def admin(self, client_id: str) -> AIOKafkaAdminClient:
         return AIOKafkaAdminClient(**self._args(client_id))

@@ -9,6 +9,7 @@ the whole batch is retried by the caller (duplicates are allowed, losses are not
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Sequence
@@ -81,7 +82,13 @@ class KafkaSender:
                 except (KafkaError, OSError, TimeoutError) as exc:
                     await stop_quietly(producer)
                     raise KafkaUnavailable(f"cannot connect to Kafka ({name}): {exc!r}") from exc
-                log.info("connected to Kafka for exporter %s at %s", name, ",".join(self._configs[name].brokers))
+                cfg = self._configs[name]
+                log.info("connected to Kafka for exporter %s at %s", name, ",".join(cfg.brokers))
+                # as the forwarder does: the first record that needs it should not wait for an operator
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(
+                        cfg.cluster.ensure_topic(cfg.dead_letter_topic, "helicone-otel"), self.timeout
+                    )
                 self._producers[name] = producer
             return self._producers[name]
 
