@@ -117,3 +117,23 @@ def test_keys_by_record_id_or_trace_id_and_api_key_header() -> None:
     ).records
     assert by_trace.key == b"ab" * 16
     assert dict(by_trace.headers)["helicone-auth"] == b"k1"
+
+
+def test_otlp_proto_records_are_written_in_wire_format_as_protobuf_would() -> None:
+    """The ingest's fast path writes each trace's request without building it; the bytes are what
+    protobuf itself serializes for the same request, spans in their resources and scopes."""
+    from helicone_otel.kafka.records import _by_trace, _proto_by_trace
+
+    shared = "4bf92f3577b34da6a3ce929d0e0e4736"
+    req = request(
+        span("a", CHAT, trace_id=shared), span("b", {"x": 1}), span("c", {"y": "z"}, trace_id=shared, scope="other"),
+        resource={"service.name": "app"},
+    )  # fmt: skip
+    req.resource_spans[0].schema_url = "https://opentelemetry.io/schemas/1.26.0"
+    fast, slow = _proto_by_trace(req), _by_trace(req)
+    assert list(fast) == list(slow) and len(fast) == 2
+    for trace_id, data in fast.items():
+        assert data == slow[trace_id].SerializeToString()
+    both = ExportTraceServiceRequest.FromString(fast[bytes.fromhex(shared)])
+    assert [[s.name for ss in rs.scope_spans for s in ss.spans] for rs in both.resource_spans] == [["a"], ["c"]]
+    assert both.resource_spans[1].scope_spans[0].scope.name == "other"
