@@ -73,7 +73,7 @@ def helicone_cmd(config: Path) -> list[str]:
 
 def mapping_yaml(kafka: str, spans: str, records: str, workers: int) -> str:
     return f"""
-receivers: {{kafka: {{brokers: ["{kafka}"], topic: {spans}, group_id: bench-{spans}}}}}
+receivers: {{kafka: {{brokers: ["{kafka}"], topic: {spans}, group_id: bench-{records}}}}}
 exporters: {{kafka: {{brokers: ["{kafka}"], topic: {records}}}}}
 service: {{workers: {workers}, pipelines: {{traces: {{receivers: [kafka], exporters: [kafka]}}}}}}
 """
@@ -208,13 +208,13 @@ async def send_loop(transport: str, target: Target, payloads: list[bytes], until
     return ok
 
 
-async def kafka_count(bootstrap: str, topic: str) -> int:
+async def kafka_count(bootstrap: str, topic: str, partitions: int = 1) -> int:
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
     await consumer.start()
     try:
-        parts = [TopicPartition(topic, p) for p in (consumer.partitions_for_topic(topic) or {0})]
+        parts = [TopicPartition(topic, p) for p in range(partitions)]
         ends = await consumer.end_offsets(parts)
         return sum(ends.values())
     finally:
@@ -270,7 +270,7 @@ exporters: {{kafka: {{brokers: ["{kafka.bootstrap_servers}"], topic: {spans}, en
 """)
     filler = subprocess.Popen(helicone_cmd(fill))
     url = f"http://127.0.0.1:{port}/v1/traces"
-    payloads = bodies(2000)
+    payloads = bodies(2000, args.spans // 100)  # distinct spans: a span sent twice would map to one record
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -287,7 +287,7 @@ exporters: {{kafka: {{brokers: ["{kafka.bootstrap_servers}"], topic: {spans}, en
     finally:
         filler.send_signal(signal.SIGTERM)
         filler.wait(60)
-    total = asyncio.run(kafka_count(kafka.bootstrap_servers, spans))  # one Kafka record per trace = per span here
+    total = asyncio.run(kafka_count(kafka.bootstrap_servers, spans, 4))  # a Kafka record per trace = per span here
     print(f"mapping stage alone: {total} spans on a 4-partition topic, 2 KB gen_ai spans, {os.cpu_count()} cores")
     rates = {}
     for workers in (1, 2):
