@@ -106,7 +106,11 @@ class Target:
             self._start(helicone_cmd(mapping), workdir / "mapping.log")
         else:
             config.write_text(f"""
-{otlp}
+receivers:
+  otlp:
+    protocols:  # ours takes up to 64 MiB per request (max_request_bytes); the Collector's gRPC default is 4
+      grpc: {{endpoint: "127.0.0.1:{self.grpc_port}", max_recv_msg_size_mib: 64}}
+      http: {{endpoint: "127.0.0.1:{self.http_port}"}}
 processors:
   memory_limiter: {{check_interval: 1s, limit_percentage: 75, spike_limit_percentage: 15}}
   batch: {{}}

@@ -26,7 +26,8 @@ from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from helicone_otel.contract import HELICONE_AUTH, dead_letter_headers
-from helicone_otel.errors import Retryable, Unavailable
+from helicone_otel.errors import Retryable
+from helicone_otel.kafka.cluster import connect
 from helicone_otel.kafka.records import KafkaRecord, span_count
 from helicone_otel.kafka.sender import KafkaSender
 from helicone_otel.retry import Backoff, Interrupted, retry
@@ -73,20 +74,12 @@ class KafkaReceiver:
             log.warning("%s; retrying", exc)
         self.failure = str(exc)
 
-    async def _connect(self) -> AIOKafkaConsumer:
-        async def attempt() -> AIOKafkaConsumer:
-            cfg = self.config
-            consumer = cfg.cluster.consumer("helicone-otel-mapping", cfg.group_id, auto_offset_reset=cfg.initial_offset,
-                                            max_poll_records=cfg.max_fetch_records)  # fmt: skip
-            consumer.subscribe([cfg.topic])
-            try:
-                await consumer.start()
-            except KafkaError as exc:
-                await consumer.stop()
-                raise Unavailable(f"cannot connect to {','.join(cfg.brokers)}: {exc}") from exc
-            return consumer
-
-        return await retry(attempt, Backoff(1.0), stop=self._stop, on_retry=self._failing)
+    def _make_consumer(self) -> AIOKafkaConsumer:
+        cfg = self.config
+        consumer = cfg.cluster.consumer("helicone-otel-mapping", cfg.group_id, auto_offset_reset=cfg.initial_offset,
+                                        max_poll_records=cfg.max_fetch_records)  # fmt: skip
+        consumer.subscribe([cfg.topic])
+        return consumer
 
     async def _run(self) -> None:
         """Never dies: an unexpected failure leaves the fetch uncommitted, turns `/ready` red with the
@@ -103,7 +96,7 @@ class KafkaReceiver:
 
     async def _consume(self) -> None:
         try:
-            consumer = await self._connect()
+            consumer = await connect(self._make_consumer, self.config.brokers, self._stop, on_retry=self._failing)
         except Interrupted:
             return
         self.failure = None

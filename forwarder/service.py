@@ -34,9 +34,10 @@ from starlette.applications import Starlette
 
 from helicone_otel.admin import bind, health_app, metrics_app, start_http_server
 from helicone_otel.contract import SCORES, log_route
-from helicone_otel.errors import Permanent, Retryable, Unavailable
+from helicone_otel.errors import Permanent, Retryable
+from helicone_otel.kafka.cluster import connect
 from helicone_otel.lifecycle import run_until_signal
-from helicone_otel.retry import Backoff, Interrupted, retry
+from helicone_otel.retry import Interrupted
 
 from .config import ForwarderConfig
 from .dead_letters import DeadLetters, Record
@@ -197,24 +198,15 @@ class Forwarder(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka's 
             await consumer.stop()  # leaves the group: partitions move on at once
 
     async def _connect(self, make: Callable[[], KafkaClient]) -> KafkaClient | None:
-        """Start a Kafka client, retrying with backoff while the brokers cannot be reached: the service
-        may start before Kafka, and `/ready` says why it waits. None when stopped first."""
-
-        async def attempt() -> KafkaClient:
-            client = make()
-            try:
-                await client.start()
-            except KafkaError as exc:
-                await client.stop()
-                raise Unavailable(f"cannot connect to {','.join(self.config.brokers)}: {exc}") from exc
-            return client
+        """Start a Kafka client once the brokers can be reached (`/ready` says why it waits meanwhile);
+        None when stopped first."""
 
         def failed(exc: Retryable, _attempts: int) -> None:
             self.kafka_error = str(exc)
             log.warning("%s; retrying", exc)
 
         try:
-            client = await retry(attempt, Backoff(1.0), stop=self._stop, on_retry=failed)
+            client = await connect(make, self.config.brokers, self._stop, on_retry=failed)
         except Interrupted:
             return None
         self.kafka_error = None

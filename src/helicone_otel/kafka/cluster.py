@@ -1,14 +1,15 @@
 """Kafka client construction, in one place for every component: which brokers, with which SASL and TLS,
-and the settings every producer here needs (idempotent, acks=all); plus topic creation and a stop
-that does not hang when Kafka is gone."""
+and the settings every producer here needs (idempotent, acks=all); plus starting a client while Kafka
+may still be down, topic creation, and a stop that does not hang when Kafka is gone."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -16,6 +17,8 @@ from aiokafka.errors import KafkaError, for_code
 from aiokafka.helpers import create_ssl_context
 
 from helicone_otel.config_reader import SaslConfig, TlsConfig
+from helicone_otel.errors import Unavailable
+from helicone_otel.retry import Backoff, OnRetry, retry
 
 log = logging.getLogger(__name__)
 _TOPIC_EXISTS = 36
@@ -90,11 +93,34 @@ class Cluster:
                 await admin.close()
 
 
-class _Stoppable(Protocol):
+class _Client(Protocol):
+    async def start(self) -> None: ...
+
     async def stop(self) -> None: ...
 
 
-async def stop_quietly(client: _Stoppable, timeout: float = 5.0) -> None:
+Client = TypeVar("Client", bound=_Client)
+
+
+async def connect(make: Callable[[], Client], brokers: Sequence[str], stop: asyncio.Event,
+                  on_retry: OnRetry | None = None) -> Client:  # fmt: skip
+    """Start a client made by `make`, again and again with backoff while the brokers cannot be reached:
+    a service may start before Kafka. `on_retry` sees each failure (to say why in `/ready`); raises
+    `Interrupted` when `stop` is set first."""
+
+    async def attempt() -> Client:
+        client = make()
+        try:
+            await client.start()
+        except KafkaError as exc:
+            await client.stop()
+            raise Unavailable(f"cannot connect to {','.join(brokers)}: {exc}") from exc
+        return client
+
+    return await retry(attempt, Backoff(1.0), stop=stop, on_retry=on_retry)
+
+
+async def stop_quietly(client: _Client, timeout: float = 5.0) -> None:
     """Stop a producer or consumer without hanging when Kafka is gone (a producer flushes first)."""
     try:
         await asyncio.wait_for(client.stop(), timeout)
