@@ -16,6 +16,7 @@ SURFACE = {
     ],
     "helicone_otel.collector": ["CollectorConfig", "ConfigError", "load_config", "serve"],
     "helicone_otel.forwarder": ["Forwarder", "ForwarderConfig", "load", "serve", "validate"],
+    "helicone_otel.custom": ["LlmCall", "llm_call", "log_llm_call"],
 }  # fmt: skip
 
 
