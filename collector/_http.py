@@ -65,7 +65,10 @@ def _decompress(data: bytes, encoding: str, limit: int) -> bytes:
 def create_app(
     handler: TraceHandler, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES, read_timeout: float = 30.0
 ) -> Starlette:
-    """The OTLP/HTTP app: `POST /v1/traces`."""
+    """The OTLP/HTTP app: `POST /v1/traces`, and Helicone's own OTLP routes, so that an app logging with
+    Helicone's async clients (`helicone-async`: `/v1/trace/log-python`, protobuf; `@helicone/async`:
+    `/v1/trace/log`, OTLP/JSON) only changes its base URL to the sidecar's. Their
+    `Authorization: Bearer <Helicone key>` is read as the app's key, as on `/v1/traces`."""
 
     async def traces(request: Request) -> Response:
         raw_type = request.headers.get("content-type", "")
@@ -103,7 +106,8 @@ def create_app(
             return _failure(reply_type, exc)
         return _reply(reply_type, result)
 
-    return Starlette(routes=[Route("/v1/traces", traces, methods=["POST"])])
+    paths = ("/v1/traces", "/v1/trace/log-python", "/v1/trace/log")
+    return Starlette(routes=[Route(path, traces, methods=["POST"]) for path in paths])
 
 
 def _failure(reply_type: str, exc: PipelineError, message: str | None = None) -> Response:

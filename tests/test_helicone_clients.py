@@ -1,0 +1,63 @@
+"""Helicone's own async clients pointed at the sidecar instead of Helicone: a helicone-async-style app
+(traceloop with the stock OTLP exporter on `/v1/trace/log-python`, its Helicone key as a bearer token)
+changes nothing but the base URL, and its calls land on Kafka as the records of any OTLP app, under
+its own key; `/v1/trace/log` takes OTLP/JSON as `@helicone/async` sends it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+from conftest import ROOT
+from helicone_otel.semconv import map_request
+from helpers import read_topic, run_collector
+from localkafka import LocalKafka
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+KEY = "sk-helicone-tenant-b"
+
+
+def pass_keys(text: str) -> str:
+    return text.replace("    topic:", "    pass_api_keys: true\n    topic:", 1)
+
+
+def test_a_helicone_async_app_logs_through_the_sidecar(kafka: LocalKafka, topic: str, tmp_path: Path) -> None:
+    with run_collector(tmp_path, kafka.bootstrap_servers, topic, edit=pass_keys) as c:
+        base = f"http://127.0.0.1:{c.http_port}"
+        env = {
+            **os.environ, "CAPTURE_OTLP_ENDPOINT": f"{base}/v1/trace/log-python", "CAPTURE_OTLP_PROTOCOL": "http",
+            "OTEL_EXPORTER_OTLP_HEADERS": f"Authorization=Bearer {KEY}", "OTEL_BSP_SCHEDULE_DELAY": "60000",
+            "TRACELOOP_TELEMETRY": "false",
+        }  # fmt: skip
+        out = tmp_path / "capture"
+        proc = subprocess.run(
+            [sys.executable, str(ROOT / "tests" / "support" / "capture.py"), "traceloop", str(out)],
+            env=env, capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        sent = ExportTraceServiceRequest.FromString((out / "spans.pb").read_bytes())
+        expected = {r.id: r.value for r in map_request(sent).records}
+        got = asyncio.run(read_topic(kafka.bootstrap_servers, topic, len(expected)))
+
+        # @helicone/async's route: OTLP/JSON with hex ids; answered as OTLP/JSON
+        otlp_json = {"resourceSpans": [{"scopeSpans": [{"scope": {"name": "app"}, "spans": [{
+            "traceId": "5b8efff798038103d269b633813fc60c", "spanId": "eee19b7ec3c1b174", "name": "chat gpt-4o",
+            "startTimeUnixNano": "1764390000000000000", "endTimeUnixNano": "1764390000500000000",
+            "attributes": [{"key": k, "value": {"stringValue": v}} for k, v in {
+                "gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai", "gen_ai.request.model": "gpt-4o",
+            }.items()],
+        }]}]}]}  # fmt: skip
+        reply = httpx.post(f"{base}/v1/trace/log", json=otlp_json, headers={"authorization": f"Bearer {KEY}"})
+        assert reply.status_code == 200 and reply.headers["content-type"].startswith("application/json")
+        [(_, value, headers)] = asyncio.run(read_topic(kafka.bootstrap_servers, topic, len(expected) + 1))[-1:]
+    assert len(expected) == 11
+    assert {json.loads(v)["id"]: json.loads(v) for _, v, _ in got} == expected
+    assert all(h["helicone-auth"] == KEY.encode() for _, _, h in got)
+    assert (
+        json.loads(value)["providerRequest"]["json"]["model"] == "gpt-4o" and headers["helicone-auth"] == KEY.encode()
+    )
