@@ -18,11 +18,12 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Mount, Route
 
 from helicone_otel.errors import InvalidRequest, PipelineError, TooLarge, Unauthenticated, Unavailable, answer
 from helicone_otel.otlp_json import OtlpJsonError, parse_request
 
+from .async_log import create_async_log_app
 from .receiver import TraceHandler
 
 PROTOBUF = "application/x-protobuf"
@@ -107,7 +108,8 @@ def create_app(
         return _reply(reply_type, result)
 
     paths = ("/v1/traces", "/v1/trace/log-python", "/v1/trace/log")
-    return Starlette(routes=[Route(path, traces, methods=["POST"]) for path in paths])
+    routes: list[BaseRoute] = [Route(path, traces, methods=["POST"]) for path in paths]
+    return Starlette(routes=[*routes, Mount("/", app=create_async_log_app(handler))])
 
 
 def _failure(reply_type: str, exc: PipelineError, message: str | None = None) -> Response:

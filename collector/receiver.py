@@ -100,7 +100,7 @@ class TraceHandler:
         self._inflight += size
         try:
             records = self.encode(request, api_key)
-            await self._make_durable(records, spans, transport)
+            await self.make_durable(records, spans, transport)
         finally:
             self._inflight -= size
         self.metrics.add("otelcol_receiver_accepted_spans", spans, transport=transport)
@@ -122,7 +122,8 @@ class TraceHandler:
                 records.extend(encoded.records)
         return records
 
-    async def _make_durable(self, records: Sequence[KafkaRecord], spans: int, transport: str) -> None:
+    async def make_durable(self, records: Sequence[KafkaRecord], spans: int, transport: str) -> None:
+        """Spool `records` (or, without a spool, have Kafka acknowledge them); the errors say why not."""
         try:
             if self.spool is not None:
                 await self.spool.append(records, spans)

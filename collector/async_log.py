@@ -1,0 +1,147 @@
+"""Helicone's async-log API on the sidecar: `POST /oai/v1/log`, `/anthropic/v1/log`,
+`/googleapis/v1/log` and `/custom/v1/log` (the manual logger's route, `url: custom-model-nopath`), with
+Helicone's request and answer shapes, so that an app posting to Helicone's worker only changes the base
+URL. A body is validated as Helicone's worker validates it (400 `{"error": "Invalid providerRequest:
+'url' should be a string"}`, 401 without an Authorization header), becomes a record of the contract
+(docs/record-format.md) and is made durable like any other (spool, or Kafka's acknowledgement); the
+forwarder then posts it to the same route of Helicone. The typed models give the API its OpenAPI page
+(`/docs`).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from helicone_otel import contract
+from helicone_otel.errors import PipelineError, Retryable, Unauthenticated, answer
+from helicone_otel.kafka.records import KafkaRecord
+
+from .receiver import TraceHandler
+
+ROUTES = {"/oai/v1/log": "OPENAI", "/anthropic/v1/log": "ANTHROPIC", "/googleapis/v1/log": "GOOGLE",
+          "/custom/v1/log": "CUSTOM"}  # fmt: skip
+MAX_BODY_BYTES = 10 * 1024 * 1024  # Helicone's worker refuses larger bodies
+TRANSPORT = "async_log"
+
+
+class _Open(BaseModel):
+    model_config = ConfigDict(extra="allow")  # what Helicone does not check travels as it came
+
+
+class Instant(_Open):
+    seconds: int | float  # an int stays an int in the record
+    milliseconds: int | float
+
+
+class Timing(_Open):
+    startTime: Instant
+    endTime: Instant
+    timeToFirstToken: int | float | None = None
+
+
+class ProviderRequest(_Open):
+    url: str
+    json_: Any = Field(alias="json")
+    meta: dict[str, str]
+
+
+class ProviderResponse(_Open):
+    json_: Any = Field(alias="json")
+    status: int
+    headers: dict[str, str]
+    textBody: str | None = None
+    cost: int | float | None = None
+
+
+class AsyncLog(_Open):
+    """Helicone's `AsyncLogModel` (worker/src/lib/models/AsyncLog.ts)."""
+
+    providerRequest: ProviderRequest
+    providerResponse: ProviderResponse
+    timing: Timing | None = None
+
+
+def _error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status)
+
+
+def _invalid(exc: RequestValidationError) -> JSONResponse:
+    """The first problem, worded as Helicone's worker words it: `Invalid providerResponse: 'status'
+    should be a number`."""
+    first = exc.errors()[0]
+    loc = [str(p) for p in first.get("loc", ()) if p != "body"]
+    if not loc:
+        return _error(400, f"Invalid body: {first.get('msg', 'not a JSON object')}")
+    if len(loc) == 1:
+        return _error(400, f"One of the required fields is missing or invalid: '{loc[0]}' ({first.get('msg')})")
+    return _error(400, f"Invalid {loc[0]}: '{'.'.join(loc[1:])}' {first.get('msg', 'is invalid').lower()}")
+
+
+def _record(log: dict[str, Any], provider: str, headers: Mapping[str, str], api_key: str | None,
+            pass_api_keys: bool) -> tuple[str, bytes, tuple[tuple[str, bytes], ...]]:  # fmt: skip
+    """The body as a record of the contract: Helicone-* headers of the post merged into `meta` (as
+    the worker merges them), a request id, the provider, and timing (now, when the body has none, as
+    Helicone does)."""
+    request = log["providerRequest"]
+    meta = dict(request["meta"])
+    for name, header in headers.items():
+        if name.startswith("helicone-") and name != contract.HELICONE_AUTH:
+            meta.setdefault("-".join(p.capitalize() for p in name.split("-")), header)
+    record_id = meta.get("Helicone-Request-Id") or str(uuid.uuid4())
+    meta["Helicone-Request-Id"] = record_id
+    now = time.time()
+    instant = {"seconds": int(now), "milliseconds": int(now * 1000) % 1000}
+    value = {**log, "id": record_id, "provider": provider, "providerRequest": {**request, "meta": meta}}
+    if not value.get("timing"):
+        value["timing"] = {"startTime": instant, "endTime": instant}
+    out = [(contract.CONTENT_TYPE, b"application/json"), (contract.HELICONE_SCHEMA, contract.SCHEMA.encode()),
+           (contract.PROVIDER, provider.encode())]  # fmt: skip
+    if api_key and pass_api_keys:
+        out.append((contract.HELICONE_AUTH, api_key.encode()))
+    return record_id, orjson.dumps(value), tuple(out)
+
+
+def create_async_log_app(handler: TraceHandler) -> FastAPI:
+    app = FastAPI(title="helicone-otel: Helicone's async-log API on the sidecar", openapi_url="/openapi.json")
+    app.add_exception_handler(RequestValidationError, lambda _, exc: _invalid(exc))
+    exporters = [e for e in handler.config.exporters if e.encoding == "helicone_json"]
+
+    async def log(body: AsyncLog, request: Request) -> Response:
+        provider = ROUTES[request.url.path]
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        if not headers.get("authorization") and not headers.get(contract.HELICONE_AUTH):
+            return PlainTextResponse("Unauthorized", status_code=401)
+        if not exporters:
+            return _error(404, "this collector has no exporter with encoding helicone_json for async logs")
+        size = int(headers.get("content-length") or 0)
+        if size > MAX_BODY_BYTES:
+            return PlainTextResponse("Payload too large", status_code=400)
+        try:
+            api_key = handler.authenticate(headers)
+            raw = body.model_dump(by_alias=True, exclude_unset=True)
+            records = []
+            for exporter in exporters:
+                key, value, own = _record(raw, provider, headers, api_key, exporter.pass_api_keys)
+                records.append(KafkaRecord(exporter.topic, key.encode(), value, own, exporter.name))
+            await handler.make_durable(records, 1, TRANSPORT)
+        except Unauthenticated as exc:
+            return _error(401, str(exc))
+        except PipelineError as exc:  # Kafka down and no spool, the spool full, a disk error: 503, try again
+            hint = exc.retry_after if isinstance(exc, Retryable) else None
+            retry = {"Retry-After": str(max(1, round(hint or 1)))} if isinstance(exc, Retryable) else None
+            return JSONResponse({"error": str(exc)}, status_code=answer(exc)[0], headers=retry)
+        return PlainTextResponse("ok")
+
+    for path in ROUTES:
+        app.add_api_route(path, log, methods=["POST"], response_class=PlainTextResponse,
+                          summary=f"Log one {ROUTES[path]} call asynchronously, as Helicone's worker does")  # fmt: skip
+    return app
