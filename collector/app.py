@@ -36,7 +36,7 @@ from .drain import SpoolDrain
 from .kafka_receiver import KafkaReceiver
 from .metrics import Metrics
 from .receiver import TraceHandler
-from .spool import Spool
+from .spool import Spool, SpoolInUse
 
 log = logging.getLogger(__name__)
 _WORKER_DIR = re.compile(r"^worker-(\d+)$")
@@ -49,28 +49,43 @@ class WorkerRole:
     admin_port_file: Path  # where this worker writes the loopback port of its metrics/readiness
 
 
-def _open_spools(settings: SpoolConfig, role: WorkerRole | None) -> tuple[Spool, list[Spool]]:
-    """This process's spool, plus those of workers that no longer exist and fall to it to drain."""
+def _open_spools(settings: SpoolConfig, role: WorkerRole | None, opened: set[Path]) -> tuple[Spool | None, list[Spool]]:
+    """This process's spool (when `opened` is empty), plus the spools of processes that are gone and fall
+    to it to drain: `worker-N` with N modulo the worker count equal to this worker's index, owned by no
+    live process. A spool still owned by another process (the old collector during an upgrade, which
+    drains it before it exits) is skipped; this process then owns the next free `worker-N` of its own
+    sequence, and adopts the old one once it is free."""
     index, count = (role.index, role.count) if role else (0, 1)
     root = Path(settings.directory)
     root.mkdir(parents=True, exist_ok=True)
-    orphans = []
+
+    def open_spool(path: Path) -> Spool | None:
+        try:
+            spool = Spool(path, settings.max_bytes, settings.fsync, settings.fsync_interval)
+        except SpoolInUse:
+            return None
+        opened.add(path)
+        if spool.torn_bytes:
+            log.warning("%s: cut %d bytes of an unfinished write (never acknowledged)", path, spool.torn_bytes)
+        if spool.size_bytes:
+            log.info("%s: %d bytes from an earlier run will be sent first", path, spool.size_bytes)
+        return spool
+
+    own = None
+    generation = 0
+    while not opened and own is None:
+        own = open_spool(root / f"worker-{index + count * generation}")
+        generation += 1
+    others = []
     for path in sorted(root.iterdir()):
         m = _WORKER_DIR.match(path.name)
-        if m and int(m.group(1)) >= count and int(m.group(1)) % count == index:
-            orphans.append(Spool(path, settings.max_bytes, settings.fsync, settings.fsync_interval))
-    own = Spool(root / f"worker-{index}", settings.max_bytes, settings.fsync, settings.fsync_interval)
-    for spool in (own, *orphans):
-        if spool.torn_bytes:
-            log.warning(
-                "%s: cut %d bytes of an unfinished write (never acknowledged)", spool.directory, spool.torn_bytes
-            )
-        if spool.size_bytes:
-            log.info("%s: %d bytes from the last run will be sent first", spool.directory, spool.size_bytes)
-    return own, orphans
+        if m and int(m.group(1)) % count == index and path not in opened and (spool := open_spool(path)):
+            others.append(spool)
+    return own, others
 
 
 GRACE = 15.0  # seconds from SIGTERM to exit (a worker; its supervisor allows 10 more): within Kubernetes' 30
+ADOPT_EVERY = 2.0  # seconds between looks for spools left by exited collectors
 _CLOSE_MARGIN = 2.0  # of the deadline, kept for closing the producers and the admin servers
 
 
@@ -90,6 +105,8 @@ class Collector:
         self._admin: list[tuple[uvicorn.Server, asyncio.Task[None]]] = []
         self._grpc: grpc.aio.Server | None = None
         self._kafka: KafkaReceiver | None = None
+        self._opened: set[Path] = set()
+        self._adopter: asyncio.Task[None] | None = None
 
     def ready(self) -> tuple[bool, str]:
         if self._kafka is not None and self._kafka.failure is not None:
@@ -110,11 +127,13 @@ class Collector:
         config, metrics = self.config, self.metrics
         spool = None
         if config.spool is not None:
-            spool, orphans = _open_spools(config.spool, self.role)
-            spools = self.spools = [spool, *orphans]
-            self.drains = [SpoolDrain(s, self.sender, metrics) for s in spools]
-            for drain in self.drains:
-                drain.start()
+            own, orphans = _open_spools(config.spool, self.role, self._opened)
+            assert own is not None
+            spool = own
+            spools = self.spools = [own, *orphans]
+            for s in spools:
+                self._drain(s)
+            self._adopter = asyncio.get_running_loop().create_task(self._adopt_freed_spools(config.spool))
             capacity = float(config.spool.max_bytes)
             metrics.gauge("helicone_otel_spool_bytes", lambda: float(sum(s.size_bytes for s in spools)))
             metrics.gauge("otelcol_exporter_queue_size", lambda: float(sum(s.size_bytes for s in spools)))
@@ -144,6 +163,26 @@ class Collector:
             if config.metrics_endpoint:
                 self._admin.append(await start_http_server(metrics_app(metrics.render), bind(config.metrics_endpoint)))
 
+    def _drain(self, spool: Spool) -> None:
+        drain = SpoolDrain(spool, self.sender, self.metrics)
+        self.drains.append(drain)
+        drain.start()
+
+    async def _adopt_freed_spools(self, settings: SpoolConfig) -> None:
+        """Every few seconds: drain the spools their owners left (an upgraded collector's predecessor
+        that exited with records Kafka had not taken yet), while serving."""
+        while True:
+            await asyncio.sleep(ADOPT_EVERY)
+            try:
+                _, freed = _open_spools(settings, self.role, self._opened)
+            except OSError as exc:
+                log.warning("cannot look for spools to adopt: %s", exc)
+                continue
+            for spool in freed:
+                log.info("adopted %s (%d bytes) from a collector that has exited", spool.directory, spool.size_bytes)
+                self.spools.append(spool)
+                self._drain(spool)
+
     async def done(self) -> None:
         await asyncio.get_running_loop().create_future()  # a collector never ends on its own
 
@@ -153,6 +192,8 @@ class Collector:
         next start), close the producers, then the admin servers."""
         loop = asyncio.get_running_loop()
         log.info("shutting down: closing listeners")
+        if self._adopter is not None:
+            self._adopter.cancel()
         await _stop_servers(self._otlp_http)
         if self._grpc is not None:
             await self._grpc.stop(grace=max(0.0, min(5.0, (deadline - loop.time()) / 3)))

@@ -6,6 +6,10 @@ policy is `always`; `interval` fsyncs on a timer (safe against a process crash, 
 `never` leaves it to the OS. A reader (the Kafka sender) consumes frames in order from the committed
 offset and commits what the broker acknowledged; whole segments behind the commit are deleted.
 
+One process at a time owns a spool directory (an exclusive `flock` on its `.lock`, released by the
+kernel when the process ends, however it ends): a second collector started with the same
+configuration, during an upgrade or by mistake, never writes into a spool that another is writing.
+
 After a crash the tail of the last segment may hold a torn frame: it is cut off at open, so only
 complete, acknowledged frames are replayed. Frames after the persisted commit offset are replayed,
 which can repeat records the broker already had (at-least-once; record ids are deterministic).
@@ -14,6 +18,7 @@ which can repeat records the broker already had (at-least-once; record ids are d
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import os
 import struct
 import time
@@ -36,6 +41,10 @@ MAX_FRAME_BYTES = 1 << 30
 
 class SpoolFull(Unavailable):
     """The spool holds `max_bytes` not yet acknowledged by Kafka; the client should retry later."""
+
+
+class SpoolInUse(Exception):
+    """Another live process owns this spool directory."""
 
 
 class SpoolCorrupt(Exception):
@@ -105,6 +114,12 @@ class Spool:
         self.fsync_interval = fsync_interval
         self.segment_bytes = segment_bytes
         self.directory.mkdir(parents=True, exist_ok=True)
+        self._lock = os.open(self.directory / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(self._lock)
+            raise SpoolInUse(f"{self.directory} is owned by another running process") from None
         self._cursor_path = self.directory / "committed"
         self.committed = self._read_cursor()
         self._segments: list[int] = []  # starting offsets, ascending
@@ -308,3 +323,4 @@ class Spool:
         self._writer = self._syncer = None
         os.fsync(self._fd)
         os.close(self._fd)
+        os.close(self._lock)  # releases the flock

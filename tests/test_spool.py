@@ -133,3 +133,28 @@ def test_the_drain_survives_any_failure_and_says_why(tmp_path: Path) -> None:
     failing, after, calls, left = asyncio.run(main())
     assert failing == "the spool drain failed: KeyError: 'kafka'"
     assert (after, calls, left) == (None, 2, 0)
+
+
+def test_one_process_owns_a_spool_and_a_second_collector_takes_the_next(tmp_path: Path) -> None:
+    """Two collectors on one configuration (an upgrade, or a mistake) never write into one spool: the
+    second owns `worker-1`, and adopts `worker-0` once its owner is gone."""
+    from helicone_otel.collector.app import _open_spools
+    from helicone_otel.collector.config import SpoolConfig
+    from helicone_otel.collector.spool import SpoolInUse
+
+    async def main() -> None:
+        first = Spool(tmp_path / "worker-0", 1 << 20)
+        with pytest.raises(SpoolInUse, match="owned by another running process"):
+            Spool(tmp_path / "worker-0", 1 << 20)
+        settings = SpoolConfig(directory=str(tmp_path))
+        opened: set[Path] = set()
+        own, others = _open_spools(settings, None, opened)
+        assert own is not None and own.directory.name == "worker-1" and others == []
+        assert _open_spools(settings, None, opened) == (None, [])  # worker-0 still owned
+        await first.close()
+        _, adopted = _open_spools(settings, None, opened)
+        assert [s.directory.name for s in adopted] == ["worker-0"]
+        for s in (own, *adopted):
+            await s.close()
+
+    asyncio.run(main())
