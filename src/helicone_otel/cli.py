@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
 
-from helicone_otel import logs, map_command
+from helicone_otel import compare_command, logs, map_command
 
 T = TypeVar("T")
 
@@ -94,6 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     forward.add_argument("--dry-run", action="store_true", help="validate and print what would be sent; post nothing")
     forward.set_defaults(func=_forward)
     map_command.add_parser(sub)
+    compare_command.add_parser(sub)
     return parser
 
 
