@@ -76,3 +76,37 @@ def test_async_logs_are_validated_made_durable_and_routed(kafka: LocalKafka, top
     as_stored = stored("/custom/v1/log", manual_record)
     assert (as_stored.prompt_tokens, as_stored.completion_tokens, as_stored.text) == (12, 2, "Seven.")
     assert by_provider["OPENAI"][1]["timing"]["startTime"]["seconds"] > 1764390000  # none sent: now, as Helicone
+
+
+def test_helicones_manual_logger_through_the_sidecar_to_helicone(kafka: LocalKafka, topic: str, tmp_path: Path) -> None:
+    """The real `HeliconeManualLogger` (helicone-helpers), unchanged but for its logging endpoint, logs a
+    custom model's call; the forwarder delivers it to the Helicone stand-in on the same route."""
+    from fakehelicone import FakeHelicone
+    from helicone_helpers import HeliconeManualLogger
+    from test_forwarder import start_forwarder, wait_for
+
+    helicone = FakeHelicone(KEY)
+    with run_collector(tmp_path, kafka.bootstrap_servers, topic, edit=pass_keys) as c:
+        logger = HeliconeManualLogger(api_key=KEY, logging_endpoint=f"http://127.0.0.1:{c.http_port}",
+                                      headers={"Helicone-Property-App": "in-house"})  # fmt: skip
+        request = {"model": "gpt-neo-2.7b", "messages": [{"role": "user", "content": "Name a prime."}]}
+
+        def operation(recorder: Any) -> str:
+            recorder.append_results({"choices": [{"message": {"role": "assistant", "content": "Seven."}}],
+                                     "usage": {"prompt_tokens": 12, "completion_tokens": 2}})  # fmt: skip
+            return "Seven."
+
+        assert logger.log_request(request, operation) == "Seven."
+        asyncio.run(read_topic(kafka.bootstrap_servers, topic, 1))
+    forwarder = start_forwarder(tmp_path, kafka.bootstrap_servers, topic, helicone.url)
+    try:
+        wait_for(lambda: len(helicone.accepted) == 1)
+    finally:
+        forwarder.terminate()
+        forwarder.wait(30)
+        helicone.close()
+    [(path, body)] = helicone.accepted
+    assert path == "/custom/v1/log" and body["providerRequest"]["url"] == "custom-model-nopath"
+    assert body["providerRequest"]["json"]["model"] == "gpt-neo-2.7b"
+    as_stored = stored(path, body)
+    assert (as_stored.prompt_tokens, as_stored.completion_tokens, as_stored.text) == (12, 2, "Seven.")

@@ -150,7 +150,7 @@ def stored(path: str, body: dict[str, Any]) -> Stored:
         request_model = request["json"].get("model")
         url_path = "async-unknown-path"
     is_stream = request["json"].get("stream") is True
-    if "textBody" in response:
+    if response.get("textBody"):  # DBLoggable.ts: `if (providerResponse.textBody)`, a null one is no stream
         frames = _sse(response["textBody"])
         if provider == "GOOGLE":
             assembled: dict[str, Any] = {}
