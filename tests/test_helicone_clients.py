@@ -1,7 +1,8 @@
 """Helicone's own async clients pointed at the sidecar instead of Helicone: a helicone-async-style app
 (traceloop with the stock OTLP exporter on `/v1/trace/log-python`, its Helicone key as a bearer token)
 changes nothing but the base URL, and its calls land on Kafka as the records of any OTLP app, under
-its own key; `/v1/trace/log` takes OTLP/JSON as `@helicone/async` sends it."""
+its own key, and reach the Helicone stand-in through the forwarder; `/v1/trace/log` takes OTLP/JSON as
+`@helicone/async` sends it."""
 
 from __future__ import annotations
 
@@ -14,10 +15,12 @@ from pathlib import Path
 
 import httpx
 from conftest import ROOT
+from fakehelicone import FakeHelicone
 from helicone_otel.semconv import map_request
 from helpers import read_topic, run_collector
 from localkafka import LocalKafka
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from test_forwarder import start_forwarder, wait_for
 
 KEY = "sk-helicone-tenant-b"
 
@@ -55,6 +58,15 @@ def test_a_helicone_async_app_logs_through_the_sidecar(kafka: LocalKafka, topic:
         reply = httpx.post(f"{base}/v1/trace/log", json=otlp_json, headers={"authorization": f"Bearer {KEY}"})
         assert reply.status_code == 200 and reply.headers["content-type"].startswith("application/json")
         [(_, value, headers)] = asyncio.run(read_topic(kafka.bootstrap_servers, topic, len(expected) + 1))[-1:]
+    helicone = FakeHelicone(KEY)  # the forwarder delivers every record with the app's own key
+    forwarder = start_forwarder(tmp_path, kafka.bootstrap_servers, topic, helicone.url)
+    try:
+        wait_for(lambda: len(helicone.accepted) == len(expected) + 1)
+    finally:
+        forwarder.terminate()
+        forwarder.wait(30)
+        helicone.close()
+    assert {body["id"] for _, body in helicone.accepted} == {*expected, json.loads(value)["id"]}
     assert len(expected) == 11
     assert {json.loads(v)["id"]: json.loads(v) for _, v, _ in got} == expected
     assert all(h["helicone-auth"] == KEY.encode() for _, _, h in got)
