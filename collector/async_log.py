@@ -20,6 +20,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from helicone_otel import contract
 from helicone_otel.errors import PipelineError, Retryable, Unauthenticated, answer
@@ -110,7 +111,44 @@ def _record(log: dict[str, Any], provider: str, headers: Mapping[str, str], api_
     return record_id, orjson.dumps(value), tuple(out)
 
 
-def create_async_log_app(handler: TraceHandler) -> FastAPI:
+class BodyLimit:
+    """Refuses a body over `limit` bytes (Helicone's 400 "Payload too large") before it is read whole:
+    by its Content-Length, or, for a chunked body, once the bytes received pass the limit (the rest
+    is not read, and the app's answer to the truncated body is replaced)."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        too_large = PlainTextResponse("Payload too large", status_code=400)
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        length = dict(scope["headers"]).get(b"content-length", b"0")
+        if not length.isdigit() or int(length) > self.limit:
+            return await too_large(scope, receive, send)
+        received, over = 0, False
+
+        async def limited() -> Message:
+            nonlocal received, over
+            message = await receive()
+            if message["type"] == "http.request" and not over:
+                received += len(message.get("body", b""))
+                if received > self.limit:
+                    over = True
+                    return {"type": "http.request", "body": b"", "more_body": False}
+            return message
+
+        async def replying(message: Message) -> None:
+            if not over:
+                await send(message)
+            elif message["type"] == "http.response.start":
+                await too_large(scope, receive, send)
+
+        await self.app(scope, limited, replying)
+
+
+def create_async_log_app(handler: TraceHandler) -> ASGIApp:
     app = FastAPI(title="helicone-otel: Helicone's async-log API on the sidecar", openapi_url="/openapi.json")
     app.add_exception_handler(RequestValidationError, lambda _, exc: _invalid(exc))
     exporters = [e for e in handler.config.exporters if e.encoding == "helicone_json"]
@@ -122,9 +160,6 @@ def create_async_log_app(handler: TraceHandler) -> FastAPI:
             return PlainTextResponse("Unauthorized", status_code=401)
         if not exporters:
             return _error(404, "this collector has no exporter with encoding helicone_json for async logs")
-        size = int(headers.get("content-length") or 0)
-        if size > MAX_BODY_BYTES:
-            return PlainTextResponse("Payload too large", status_code=400)
         try:
             api_key = handler.authenticate(headers)
             raw = body.model_dump(by_alias=True, exclude_unset=True)
@@ -144,4 +179,4 @@ def create_async_log_app(handler: TraceHandler) -> FastAPI:
     for path in ROUTES:
         app.add_api_route(path, log, methods=["POST"], response_class=PlainTextResponse,
                           summary=f"Log one {ROUTES[path]} call asynchronously, as Helicone's worker does")  # fmt: skip
-    return app
+    return BodyLimit(app, MAX_BODY_BYTES)

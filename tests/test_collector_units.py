@@ -5,6 +5,7 @@ worker supervisor's metrics aggregation. Every behaviour here is also proven aga
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -157,3 +158,34 @@ def test_the_drain_keeps_the_spool_while_kafka_is_down_says_why_and_delivers_in_
         await spool.close()
 
     asyncio.run(main())
+
+
+def test_an_async_log_body_over_the_limit_is_refused_before_it_is_read_whole() -> None:
+    import httpx
+    from helicone_otel.collector.async_log import BodyLimit
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+
+    async def echo(request: Request) -> PlainTextResponse:
+        return PlainTextResponse(str(len(await request.body())))
+
+    app = BodyLimit(Starlette(routes=[Route("/", echo, methods=["POST"])]), limit=1000)
+
+    async def main() -> list[tuple[int, str]]:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://sidecar") as client:
+
+            async def chunks(n: int) -> AsyncIterator[bytes]:
+                for _ in range(n):
+                    yield b"x" * 300
+
+            replies = [
+                await client.post("/", content=b"x" * 999),
+                await client.post("/", content=b"x" * 1001),
+                await client.post("/", content=chunks(2)),  # chunked, under the limit
+                await client.post("/", content=chunks(5)),  # chunked, over it
+            ]
+        return [(r.status_code, r.text) for r in replies]
+
+    assert asyncio.run(main()) == [(200, "999"), (400, "Payload too large"), (200, "600"), (400, "Payload too large")]
