@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 from helicone_otel.forwarder.service import validate
 from helicone_rules import stored
-from helpers import read_topic, run_collector
+from helpers import pass_api_keys, read_topic, run_collector
 from localkafka import LocalKafka
 
 from helicone_otel.contract import log_route
@@ -37,12 +37,8 @@ OPENAI: dict[str, Any] = {
 }  # fmt: skip
 
 
-def pass_keys(text: str) -> str:
-    return text.replace("    topic:", "    pass_api_keys: true\n    topic:", 1)
-
-
 def test_async_logs_are_validated_made_durable_and_routed(kafka: LocalKafka, topic: str, tmp_path: Path) -> None:
-    with run_collector(tmp_path, kafka.bootstrap_servers, topic, edit=pass_keys) as c:
+    with run_collector(tmp_path, kafka.bootstrap_servers, topic, edit=pass_api_keys) as c:
         base = f"http://127.0.0.1:{c.http_port}"
         auth = {"authorization": f"Bearer {KEY}"}
         manual = httpx.post(f"{base}/custom/v1/log", json=MANUAL, headers={**auth, "helicone-user-id": "user-7"})
@@ -86,7 +82,7 @@ def test_helicones_manual_logger_through_the_sidecar_to_helicone(kafka: LocalKaf
     from test_forwarder import start_forwarder, wait_for
 
     helicone = FakeHelicone(KEY)
-    with run_collector(tmp_path, kafka.bootstrap_servers, topic, edit=pass_keys) as c:
+    with run_collector(tmp_path, kafka.bootstrap_servers, topic, edit=pass_api_keys) as c:
         logger = HeliconeManualLogger(api_key=KEY, logging_endpoint=f"http://127.0.0.1:{c.http_port}",
                                       headers={"Helicone-Property-App": "in-house"})  # fmt: skip
         request = {"model": "gpt-neo-2.7b", "messages": [{"role": "user", "content": "Name a prime."}]}

@@ -15,33 +15,18 @@ from pathlib import Path
 import pytest
 from conftest import ROOT
 from helicone_otel.semconv import map_request
-from helpers import read_topic, run_collector
+from helpers import pass_api_keys, read_topic, run_collector, run_traceloop_app
 from localkafka import LocalKafka
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 
 @pytest.mark.parametrize("protocol", ["http/protobuf", "grpc"])
 def test_traceloop_app_through_the_collector(kafka: LocalKafka, topic: str, tmp_path: Path, protocol: str) -> None:
-    def pass_keys(text: str) -> str:
-        return text.replace("    topic:", "    pass_api_keys: true\n    topic:", 1)
-
-    with run_collector(tmp_path, kafka.bootstrap_servers, topic, edit=pass_keys) as c:
+    with run_collector(tmp_path, kafka.bootstrap_servers, topic, edit=pass_api_keys) as c:
         endpoint = c.http_url if protocol == "http/protobuf" else f"http://127.0.0.1:{c.grpc_port}"
-        env = {
-            **os.environ,
-            "CAPTURE_OTLP_ENDPOINT": endpoint,
-            "CAPTURE_OTLP_PROTOCOL": "grpc" if protocol == "grpc" else "http",
-            "OTEL_EXPORTER_OTLP_HEADERS": "Helicone-Auth=Bearer sk-helicone-tenant-a",
-            "OTEL_BSP_SCHEDULE_DELAY": "60000",
-            "TRACELOOP_TELEMETRY": "false",
-        }
         out = tmp_path / "capture"
-        proc = subprocess.run(
-            [sys.executable, str(ROOT / "tests" / "support" / "capture.py"), "traceloop", str(out)],
-            env=env, capture_output=True, text=True, timeout=300,
-        )  # fmt: skip
-        assert proc.returncode == 0, proc.stderr[-3000:]
-        sent = ExportTraceServiceRequest.FromString((out / "spans.pb").read_bytes())
+        sent = run_traceloop_app(out, endpoint, "Helicone-Auth=Bearer sk-helicone-tenant-a",
+                                 "grpc" if protocol == "grpc" else "http")  # fmt: skip
         expected = {r.id: r.value for r in map_request(sent).records}
         got = asyncio.run(read_topic(kafka.bootstrap_servers, topic, len(expected)))
         assert c.metric("otelcol_receiver_accepted_spans") == sum(

@@ -8,42 +8,23 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
-from conftest import ROOT
 from fakehelicone import FakeHelicone
 from helicone_otel.semconv import map_request
-from helpers import read_topic, run_collector
+from helpers import pass_api_keys, read_topic, run_collector, run_traceloop_app
 from localkafka import LocalKafka
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from test_forwarder import start_forwarder, wait_for
 
 KEY = "sk-helicone-tenant-b"
 
 
-def pass_keys(text: str) -> str:
-    return text.replace("    topic:", "    pass_api_keys: true\n    topic:", 1)
-
-
 def test_a_helicone_async_app_logs_through_the_sidecar(kafka: LocalKafka, topic: str, tmp_path: Path) -> None:
-    with run_collector(tmp_path, kafka.bootstrap_servers, topic, edit=pass_keys) as c:
+    with run_collector(tmp_path, kafka.bootstrap_servers, topic, edit=pass_api_keys) as c:
         base = f"http://127.0.0.1:{c.http_port}"
-        env = {
-            **os.environ, "CAPTURE_OTLP_ENDPOINT": f"{base}/v1/trace/log-python", "CAPTURE_OTLP_PROTOCOL": "http",
-            "OTEL_EXPORTER_OTLP_HEADERS": f"Authorization=Bearer {KEY}", "OTEL_BSP_SCHEDULE_DELAY": "60000",
-            "TRACELOOP_TELEMETRY": "false",
-        }  # fmt: skip
         out = tmp_path / "capture"
-        proc = subprocess.run(
-            [sys.executable, str(ROOT / "tests" / "support" / "capture.py"), "traceloop", str(out)],
-            env=env, capture_output=True, text=True, timeout=300,
-        )  # fmt: skip
-        assert proc.returncode == 0, proc.stderr[-3000:]
-        sent = ExportTraceServiceRequest.FromString((out / "spans.pb").read_bytes())
+        sent = run_traceloop_app(out, f"{base}/v1/trace/log-python", f"Authorization=Bearer {KEY}")
         expected = {r.id: r.value for r in map_request(sent).records}
         got = asyncio.run(read_topic(kafka.bootstrap_servers, topic, len(expected)))
 

@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,12 +15,11 @@ from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaProducer
-from conftest import ROOT, create_topic
+from conftest import create_topic
 from helicone_otel.semconv import map_request
-from helpers import Collector, read_topic, run_collector, start_collector, stop_collector
+from helpers import Collector, read_topic, run_collector, run_traceloop_app, start_collector, stop_collector
 from localkafka import LocalKafka, free_port
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.util.types import AttributeValue
@@ -84,17 +80,8 @@ def test_ingest_then_mapping_through_kafka(kafka: LocalKafka, tmp_path: Path) ->
 
     (tmp_path / "ingest").mkdir()
     with run_collector(tmp_path / "ingest", brokers, spans, edit=to_spans_topic) as ingest:
-        env = {
-            **os.environ, "CAPTURE_OTLP_ENDPOINT": ingest.http_url, "CAPTURE_OTLP_PROTOCOL": "http",
-            "OTEL_EXPORTER_OTLP_HEADERS": f"Helicone-Auth=Bearer {KEY}", "OTEL_BSP_SCHEDULE_DELAY": "60000",
-            "TRACELOOP_TELEMETRY": "false",
-        }  # fmt: skip
         out = tmp_path / "capture"
-        proc = subprocess.run(
-            [sys.executable, str(ROOT / "tests" / "support" / "capture.py"), "traceloop", str(out)],
-            env=env, capture_output=True, text=True, timeout=300,
-        )  # fmt: skip
-        assert proc.returncode == 0, proc.stderr[-3000:]
+        sent = run_traceloop_app(out, ingest.http_url, f"Helicone-Auth=Bearer {KEY}")
         send_one_call_in_two_requests(ingest.http_url)
 
     async def poison() -> None:
@@ -104,7 +91,6 @@ def test_ingest_then_mapping_through_kafka(kafka: LocalKafka, tmp_path: Path) ->
         await producer.stop()
 
     asyncio.run(poison())
-    sent = ExportTraceServiceRequest.FromString((out / "spans.pb").read_bytes())
     expected = {r.id: r.value for r in map_request(sent).records}
     assert len(expected) == 11
     with mapping_stage(tmp_path, brokers, spans, records) as mapping:

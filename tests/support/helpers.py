@@ -17,6 +17,7 @@ from pathlib import Path
 import httpx
 from aiokafka import AIOKafkaConsumer
 from localkafka import free_port
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 
 def wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
@@ -154,3 +155,23 @@ async def read_topic(bootstrap: str, topic: str, count: int, timeout: float = 30
     finally:
         await consumer.stop()
     return got
+
+
+def pass_api_keys(text: str) -> str:
+    """`edit` for run_collector: the exporter passes each request's Helicone key on."""
+    return text.replace("    topic:", "    pass_api_keys: true\n    topic:", 1)
+
+
+def run_traceloop_app(out: Path, endpoint: str, headers: str, protocol: str = "http") -> ExportTraceServiceRequest:
+    """The real traceloop app of the captures (OpenAI and Anthropic SDKs against the fake provider),
+    exporting with the stock OTLP exporter to `endpoint` with `headers` (OTEL_EXPORTER_OTLP_HEADERS);
+    returns every span it emitted, as sent."""
+    env = {
+        **os.environ, "CAPTURE_OTLP_ENDPOINT": endpoint, "CAPTURE_OTLP_PROTOCOL": protocol,
+        "OTEL_EXPORTER_OTLP_HEADERS": headers, "OTEL_BSP_SCHEDULE_DELAY": "60000", "TRACELOOP_TELEMETRY": "false",
+    }  # fmt: skip
+    capture = Path(__file__).resolve().parent / "capture.py"
+    proc = subprocess.run([sys.executable, str(capture), "traceloop", str(out)], env=env, capture_output=True,
+                          text=True, timeout=300)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return ExportTraceServiceRequest.FromString((out / "spans.pb").read_bytes())
