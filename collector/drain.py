@@ -10,12 +10,12 @@ thread, off the event loop that answers clients.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
 
 from helicone_otel.errors import Retryable
 from helicone_otel.kafka.sender import KafkaSender
+from helicone_otel.lifecycle import finish_or_cancel
 from helicone_otel.retry import Backoff, Interrupted, retry
 
 from .metrics import Metrics
@@ -113,12 +113,7 @@ class SpoolDrain:
         self.kick()
         if self._task is None:
             return self.spool.end == self.spool.committed
-        try:
-            await asyncio.wait_for(asyncio.shield(self._task), timeout)
-        except TimeoutError:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            log.warning("shutdown deadline: %d bytes stay in the spool for the next start", self.spool.size_bytes)
-            return False
-        return True
+        if await finish_or_cancel(self._task, timeout):
+            return True
+        log.warning("shutdown deadline: %d bytes stay in the spool for the next start", self.spool.size_bytes)
+        return False

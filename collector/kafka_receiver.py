@@ -30,6 +30,7 @@ from helicone_otel.errors import Retryable
 from helicone_otel.kafka.cluster import connect
 from helicone_otel.kafka.records import KafkaRecord, span_count
 from helicone_otel.kafka.sender import KafkaSender
+from helicone_otel.lifecycle import finish_or_cancel
 from helicone_otel.retry import Backoff, Interrupted, retry
 
 from .config import CollectorConfig, KafkaReceiverConfig
@@ -61,13 +62,8 @@ class KafkaReceiver:
         """Stop fetching; the fetch in hand is delivered and committed if it can be within `timeout`,
         else left uncommitted for the partition's next owner."""
         self._stop.set()
-        if self._task is None:
-            return
-        try:
-            await asyncio.wait_for(asyncio.shield(self._task), timeout)
-        except TimeoutError:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        if self._task is not None:
+            await finish_or_cancel(self._task, timeout)
 
     def _failing(self, exc: Retryable, _attempts: int) -> None:
         if self.failure is None:

@@ -36,7 +36,7 @@ from helicone_otel.admin import bind, health_app, metrics_app, start_http_server
 from helicone_otel.contract import SCORES, log_route
 from helicone_otel.errors import Permanent, Retryable
 from helicone_otel.kafka.cluster import connect
-from helicone_otel.lifecycle import run_until_signal
+from helicone_otel.lifecycle import finish_or_cancel, run_until_signal
 from helicone_otel.retry import Interrupted
 
 from .config import ForwarderConfig
@@ -111,16 +111,9 @@ class Forwarder(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka's 
         """Stop fetching, finish or give up the batch in hand (what is not committed is fetched again by
         the partitions' next owner), leave the group; cancelled at the deadline."""
         self.stop()
-        if self._task is not None:
-            try:
-                await asyncio.wait_for(
-                    asyncio.shield(self._task), max(0.0, deadline - asyncio.get_running_loop().time())
-                )
-            except TimeoutError:
-                log.error("the forwarder did not stop by the deadline; leaving its batch uncommitted")
-                self._task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await self._task
+        left = deadline - asyncio.get_running_loop().time()
+        if self._task is not None and not await finish_or_cancel(self._task, left):
+            log.error("the forwarder did not stop by the deadline; leaving its batch uncommitted")
         if self._admin is not None:
             self._admin[0].should_exit = True
             await self._admin[1]

@@ -58,3 +58,14 @@ def test_a_failed_start_still_shuts_down_what_was_started() -> None:
     with pytest.raises(OSError, match="address in use"):
         asyncio.run(run_until_signal(service, grace=1.0, stop=asyncio.Event()))
     assert service.calls == ["start", "shutdown"]
+
+
+def test_a_task_is_let_finish_until_the_timeout_then_cancelled() -> None:
+    from helicone_otel.lifecycle import finish_or_cancel
+
+    async def main() -> tuple[bool, bool, bool]:
+        quick = asyncio.get_running_loop().create_task(asyncio.sleep(0.01))
+        slow = asyncio.get_running_loop().create_task(asyncio.sleep(10))
+        return await finish_or_cancel(quick, 1.0), await finish_or_cancel(slow, 0.05), slow.cancelled()
+
+    assert asyncio.run(main()) == (True, False, True)

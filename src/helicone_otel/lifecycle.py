@@ -7,9 +7,10 @@ finishes what it accepted as far as the deadline allows, keeps the rest where it
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
-from typing import Protocol
+from typing import Any, Protocol
 
 log = logging.getLogger(__name__)
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -25,6 +26,19 @@ class Service(Protocol):
     async def shutdown(self, deadline: float) -> None:
         """Stop by `deadline` (the running loop's clock): stop taking work, finish or keep what was
         accepted, close the clients. Safe to call after a failed `start`."""
+
+
+async def finish_or_cancel(task: asyncio.Task[Any], timeout: float) -> bool:
+    """Let `task` finish for up to `timeout` seconds (a failure of it is raised), else cancel it and
+    wait for it to end; True when it finished in time. How a stopping service ends a task it owns."""
+    try:
+        await asyncio.wait_for(asyncio.shield(task), max(0.0, timeout))
+    except TimeoutError:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        return False
+    return True
 
 
 def stop_event() -> asyncio.Event:
