@@ -18,7 +18,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 
 from helicone_otel.config_reader import TlsConfig
-from helicone_otel.errors import PipelineError, Unavailable, answer
+from helicone_otel.errors import PipelineError, Retryable, answer, client_wait
 
 from .receiver import TraceHandler
 
@@ -51,7 +51,7 @@ class _TraceService:
             return await self._handler.export(request, headers, "grpc", len(data))
         except PipelineError as exc:
             code = _CODES[answer(exc)[1]]
-            details = _retry_details(str(exc), exc.retry_after or 1.0) if isinstance(exc, Unavailable) else ()
+            details = _retry_details(str(exc), client_wait(exc)) if isinstance(exc, Retryable) else ()
             await context.abort(code, str(exc), trailing_metadata=details)
         raise AssertionError("unreachable: context.abort raises")
 

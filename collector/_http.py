@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 
-from helicone_otel.errors import InvalidRequest, PipelineError, TooLarge, Unauthenticated, Unavailable, answer
+from helicone_otel.errors import InvalidRequest, PipelineError, TooLarge, answer, http_headers
 from helicone_otel.otlp_json import OtlpJsonError, parse_request
 
 from .async_log import create_async_log_app
@@ -115,9 +115,4 @@ def create_app(
 def _failure(reply_type: str, exc: PipelineError, message: str | None = None) -> Response:
     """An error as its HTTP answer (`errors.answer`), with the headers a client acts on."""
     status, code = answer(exc)
-    headers = {}
-    if isinstance(exc, Unauthenticated):
-        headers["WWW-Authenticate"] = "Bearer"
-    if isinstance(exc, Unavailable):
-        headers["Retry-After"] = str(max(1, round(exc.retry_after or 1.0)))
-    return _error(reply_type, status, code, message or str(exc), headers)
+    return _error(reply_type, status, code, message or str(exc), http_headers(exc))

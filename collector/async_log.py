@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from helicone_otel import contract
-from helicone_otel.errors import PipelineError, Retryable, Unauthenticated, answer
+from helicone_otel.errors import PipelineError, answer, http_headers
 from helicone_otel.kafka.records import KafkaRecord
 
 from .receiver import TraceHandler
@@ -87,11 +87,10 @@ def _invalid(exc: RequestValidationError) -> JSONResponse:
     return _error(400, f"Invalid {loc[0]}: '{'.'.join(loc[1:])}' {first.get('msg', 'is invalid').lower()}")
 
 
-def _record(log: dict[str, Any], provider: str, headers: Mapping[str, str], api_key: str | None,
-            pass_api_keys: bool) -> tuple[str, bytes, tuple[tuple[str, bytes], ...]]:  # fmt: skip
-    """The body as a record of the contract: Helicone-* headers of the post merged into `meta` (as
-    the worker merges them), a request id, the provider, and timing (now, when the body has none, as
-    Helicone does)."""
+def _value(log: dict[str, Any], provider: str, headers: Mapping[str, str]) -> tuple[str, bytes]:
+    """The body as a record of the contract, and its id: Helicone-* headers of the post merged into
+    `meta` (as the worker merges them), a request id, the provider, and timing (now, when the body has
+    none, as Helicone does)."""
     request = log["providerRequest"]
     meta = dict(request["meta"])
     for name, header in headers.items():
@@ -104,11 +103,7 @@ def _record(log: dict[str, Any], provider: str, headers: Mapping[str, str], api_
     value = {**log, "id": record_id, "provider": provider, "providerRequest": {**request, "meta": meta}}
     if not value.get("timing"):
         value["timing"] = {"startTime": instant, "endTime": instant}
-    out = [(contract.CONTENT_TYPE, b"application/json"), (contract.HELICONE_SCHEMA, contract.SCHEMA.encode()),
-           (contract.PROVIDER, provider.encode())]  # fmt: skip
-    if api_key and pass_api_keys:
-        out.append((contract.HELICONE_AUTH, api_key.encode()))
-    return record_id, orjson.dumps(value), tuple(out)
+    return record_id, orjson.dumps(value)
 
 
 class BodyLimit:
@@ -162,18 +157,15 @@ def create_async_log_app(handler: TraceHandler) -> ASGIApp:
             return _error(404, "this collector has no exporter with encoding helicone_json for async logs")
         try:
             api_key = handler.authenticate(headers)
-            raw = body.model_dump(by_alias=True, exclude_unset=True)
-            records = []
-            for exporter in exporters:
-                key, value, own = _record(raw, provider, headers, api_key, exporter.pass_api_keys)
-                records.append(KafkaRecord(exporter.topic, key.encode(), value, own, exporter.name))
+            record_id, value = _value(body.model_dump(by_alias=True, exclude_unset=True), provider, headers)
+            own = ((contract.CONTENT_TYPE, b"application/json"), (contract.HELICONE_SCHEMA, contract.SCHEMA.encode()),
+                   (contract.PROVIDER, provider.encode()))  # fmt: skip
+            auth = ((contract.HELICONE_AUTH, api_key.encode()),) if api_key else ()
+            records = [KafkaRecord(e.topic, record_id.encode(), value, own + (auth if e.pass_api_keys else ()), e.name)
+                       for e in exporters]  # fmt: skip
             await handler.make_durable(records, 1, TRANSPORT)
-        except Unauthenticated as exc:
-            return _error(401, str(exc))
-        except PipelineError as exc:  # Kafka down and no spool, the spool full, a disk error: 503, try again
-            hint = exc.retry_after if isinstance(exc, Retryable) else None
-            retry = {"Retry-After": str(max(1, round(hint or 1)))} if isinstance(exc, Retryable) else None
-            return JSONResponse({"error": str(exc)}, status_code=answer(exc)[0], headers=retry)
+        except PipelineError as exc:  # a wrong token: 401; Kafka down and no spool, the spool full: 503
+            return JSONResponse({"error": str(exc)}, status_code=answer(exc)[0], headers=http_headers(exc))
         return PlainTextResponse("ok")
 
     for path in ROUTES:

@@ -189,3 +189,31 @@ def test_an_async_log_body_over_the_limit_is_refused_before_it_is_read_whole() -
         return [(r.status_code, r.text) for r in replies]
 
     assert asyncio.run(main()) == [(200, "999"), (400, "Payload too large"), (200, "600"), (400, "Payload too large")]
+
+
+def test_an_async_log_is_one_record_with_one_id_for_every_exporter() -> None:
+    import dataclasses
+
+    import httpx
+    from helicone_otel.collector.async_log import create_async_log_app
+    from helicone_otel.collector.config import PipelineConfig
+    from helicone_otel.semconv import MapOptions
+
+    sender = FakeSender()
+    exporters = (
+        ExporterConfig(name="kafka/a", topic="a", pass_api_keys=True),
+        ExporterConfig(name="kafka/b", topic="b"),
+    )
+    config = dataclasses.replace(CollectorConfig(), pipelines=(PipelineConfig("traces", MapOptions(), exporters),))
+    app = create_async_log_app(TraceHandler(config, Metrics(), sender, spool=None))  # type: ignore[arg-type]
+    body = {"providerRequest": {"url": "custom-model-nopath", "json": {}, "meta": {}},
+            "providerResponse": {"json": {}, "status": 200, "headers": {}}}  # fmt: skip
+
+    async def post() -> httpx.Response:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://sidecar") as client:
+            return await client.post("/custom/v1/log", json=body, headers={"authorization": "Bearer sk-helicone-x"})
+
+    assert asyncio.run(post()).text == "ok"
+    [[a, b]] = sender.batches
+    assert (a.topic, b.topic) == ("a", "b") and a.key == b.key and a.value == b.value
+    assert dict(a.headers)["helicone-auth"] == b"sk-helicone-x" and "helicone-auth" not in dict(b.headers)

@@ -10,8 +10,9 @@ an error is either permanent (it never succeeds as sent: dead-letter it, answer 
     +-- Retryable          may succeed later (`retry_after` seconds, a hint)
         +-- Unavailable        a dependency is down or full  HTTP 503, gRPC UNAVAILABLE
 
-`answer(exc)` is the one table from an error to its HTTP status and gRPC code; the receivers' two
-transports both use it. Which answers of Helicone's API are worth another try is `retryable_status`.
+`answer(exc)` is the one table from an error to its HTTP status and gRPC code, `http_headers(exc)` and
+`client_wait(exc)` what a client is told besides; every receiver uses them. Which answers of
+Helicone's API are worth another try is `retryable_status`.
 """
 
 from __future__ import annotations
@@ -68,6 +69,21 @@ class Unavailable(Retryable):
 def answer(exc: PipelineError) -> tuple[int, int]:
     """The HTTP status and gRPC status code that report `exc` to a client."""
     return exc.http_status, exc.grpc_code
+
+
+def client_wait(exc: Retryable) -> float:
+    """Seconds a client is told to wait before it tries again: the error's hint, else one."""
+    return exc.retry_after if exc.retry_after is not None else 1.0
+
+
+def http_headers(exc: PipelineError) -> dict[str, str]:
+    """The headers a client acts on in an HTTP answer to `exc`."""
+    headers = {}
+    if isinstance(exc, Unauthenticated):
+        headers["WWW-Authenticate"] = "Bearer"
+    if isinstance(exc, Retryable):
+        headers["Retry-After"] = str(max(1, round(client_wait(exc))))
+    return headers
 
 
 # Helicone's answers worth another try: overload and server errors, a timeout, and a refused key,
