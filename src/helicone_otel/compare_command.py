@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 MAX_PATHS = 5  # per differing record
+CLIENT_ID = "helicone-otel-compare"
 
 
 @dataclass
@@ -58,10 +59,12 @@ def compare(current: dict[str, Any], shadow: dict[str, Any]) -> Report:
 async def read_records(brokers: str, topic: str) -> dict[str, Any]:
     """Every record of `topic` from its start to its end at the time of the call, by record id (the
     last one wins, as a replay would have it)."""
-    from aiokafka import AIOKafkaConsumer, TopicPartition
-    from aiokafka.admin import AIOKafkaAdminClient
+    from aiokafka import TopicPartition
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=brokers.split(","))
+    from helicone_otel.kafka.cluster import Cluster
+
+    cluster = Cluster(tuple(brokers.split(",")))
+    admin = cluster.admin(CLIENT_ID)
     await admin.start()
     try:
         [described] = await admin.describe_topics([topic])
@@ -70,7 +73,7 @@ async def read_records(brokers: str, topic: str) -> dict[str, Any]:
     partitions = [p["partition"] for p in described.get("partitions") or []]
     if described.get("error_code") or not partitions:
         raise ValueError(f"topic {topic!r} does not exist")
-    consumer = AIOKafkaConsumer(bootstrap_servers=brokers.split(","), enable_auto_commit=False)
+    consumer = cluster.consumer(CLIENT_ID, None)
     await consumer.start()
     try:
         assigned = [TopicPartition(topic, p) for p in sorted(partitions)]

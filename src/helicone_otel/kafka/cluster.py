@@ -58,9 +58,10 @@ class Cluster:
         within a session and an acknowledged record survives a broker's loss."""
         return AIOKafkaProducer(enable_idempotence=True, acks="all", **self._args(client_id), **settings)
 
-    def consumer(self, client_id: str, group_id: str, **settings: Any) -> AIOKafkaConsumer:
+    def consumer(self, client_id: str, group_id: str | None, **settings: Any) -> AIOKafkaConsumer:
         """A group consumer that commits only what its caller says is done, from the earliest offset
-        when the group is new (unless `settings` say otherwise)."""
+        when the group is new (unless `settings` say otherwise); without a group, one that reads the
+        partitions it is assigned."""
         defaults: dict[str, Any] = {"enable_auto_commit": False, "auto_offset_reset": "earliest"}
         return AIOKafkaConsumer(group_id=group_id, **self._args(client_id), **{**defaults, **settings})
 
