@@ -49,39 +49,52 @@ class WorkerRole:
     admin_port_file: Path  # where this worker writes the loopback port of its metrics/readiness
 
 
-def _open_spools(settings: SpoolConfig, role: WorkerRole | None, opened: set[Path]) -> tuple[Spool | None, list[Spool]]:
-    """This process's spool (when `opened` is empty), plus the spools of processes that are gone and fall
-    to it to drain: `worker-N` with N modulo the worker count equal to this worker's index, owned by no
-    live process. A spool still owned by another process (the old collector during an upgrade, which
-    drains it before it exits) is skipped; this process then owns the next free `worker-N` of its own
-    sequence, and adopts the old one once it is free."""
-    index, count = (role.index, role.count) if role else (0, 1)
+def _try_spool(settings: SpoolConfig, path: Path, opened: set[Path]) -> Spool | None:
+    """The spool at `path`, or None while another live process owns it."""
+    try:
+        spool = Spool(path, settings.max_bytes, settings.fsync, settings.fsync_interval)
+    except SpoolInUse:
+        return None
+    opened.add(path)
+    if spool.torn_bytes:
+        log.warning("%s: cut %d bytes of an unfinished write (never acknowledged)", path, spool.torn_bytes)
+    if spool.size_bytes:
+        log.info("%s: %d bytes from an earlier run will be sent first", path, spool.size_bytes)
+    return spool
+
+
+def _share(role: WorkerRole | None) -> tuple[int, int]:
+    return (role.index, role.count) if role else (0, 1)
+
+
+def _own_spool(settings: SpoolConfig, role: WorkerRole | None, opened: set[Path]) -> Spool:
+    """This process's spool: `worker-<index>`, or, while another process owns that one (the old
+    collector during an upgrade, which drains it before it exits), the next free `worker-N` of this
+    worker's sequence (N = index + k * count)."""
+    index, count = _share(role)
     root = Path(settings.directory)
     root.mkdir(parents=True, exist_ok=True)
-
-    def open_spool(path: Path) -> Spool | None:
-        try:
-            spool = Spool(path, settings.max_bytes, settings.fsync, settings.fsync_interval)
-        except SpoolInUse:
-            return None
-        opened.add(path)
-        if spool.torn_bytes:
-            log.warning("%s: cut %d bytes of an unfinished write (never acknowledged)", path, spool.torn_bytes)
-        if spool.size_bytes:
-            log.info("%s: %d bytes from an earlier run will be sent first", path, spool.size_bytes)
-        return spool
-
-    own = None
     generation = 0
-    while not opened and own is None:
-        own = open_spool(root / f"worker-{index + count * generation}")
+    while (own := _try_spool(settings, root / f"worker-{index + count * generation}", opened)) is None:
         generation += 1
-    others = []
-    for path in sorted(root.iterdir()):
+    return own
+
+
+def _left_spools(settings: SpoolConfig, role: WorkerRole | None, opened: set[Path]) -> list[Spool]:
+    """The spools that fall to this worker to drain: `worker-N` with N modulo the worker count equal to
+    its index, not opened yet and owned by no live process (their owner exited, or is gone)."""
+    index, count = _share(role)
+    found = []
+    for path in sorted(Path(settings.directory).iterdir()):
         m = _WORKER_DIR.match(path.name)
-        if m and int(m.group(1)) % count == index and path not in opened and (spool := open_spool(path)):
-            others.append(spool)
-    return own, others
+        if (
+            m
+            and int(m.group(1)) % count == index
+            and path not in opened
+            and (spool := _try_spool(settings, path, opened))
+        ):
+            found.append(spool)
+    return found
 
 
 GRACE = 15.0  # seconds from SIGTERM to exit (a worker; its supervisor allows 10 more): within Kubernetes' 30
@@ -127,10 +140,8 @@ class Collector:
         config, metrics = self.config, self.metrics
         spool = None
         if config.spool is not None:
-            own, orphans = _open_spools(config.spool, self.role, self._opened)
-            assert own is not None
-            spool = own
-            spools = self.spools = [own, *orphans]
+            spool = _own_spool(config.spool, self.role, self._opened)
+            spools = self.spools = [spool, *_left_spools(config.spool, self.role, self._opened)]
             for s in spools:
                 self._drain(s)
             self._adopter = asyncio.get_running_loop().create_task(self._adopt_freed_spools(config.spool))
@@ -174,7 +185,7 @@ class Collector:
         while True:
             await asyncio.sleep(ADOPT_EVERY)
             try:
-                _, freed = _open_spools(settings, self.role, self._opened)
+                freed = _left_spools(settings, self.role, self._opened)
             except OSError as exc:
                 log.warning("cannot look for spools to adopt: %s", exc)
                 continue

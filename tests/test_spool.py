@@ -138,7 +138,7 @@ def test_the_drain_survives_any_failure_and_says_why(tmp_path: Path) -> None:
 def test_one_process_owns_a_spool_and_a_second_collector_takes_the_next(tmp_path: Path) -> None:
     """Two collectors on one configuration (an upgrade, or a mistake) never write into one spool: the
     second owns `worker-1`, and adopts `worker-0` once its owner is gone."""
-    from helicone_otel.collector.app import _open_spools
+    from helicone_otel.collector.app import _left_spools, _own_spool
     from helicone_otel.collector.config import SpoolConfig
     from helicone_otel.collector.spool import SpoolInUse
 
@@ -148,11 +148,10 @@ def test_one_process_owns_a_spool_and_a_second_collector_takes_the_next(tmp_path
             Spool(tmp_path / "worker-0", 1 << 20)
         settings = SpoolConfig(directory=str(tmp_path))
         opened: set[Path] = set()
-        own, others = _open_spools(settings, None, opened)
-        assert own is not None and own.directory.name == "worker-1" and others == []
-        assert _open_spools(settings, None, opened) == (None, [])  # worker-0 still owned
+        own = _own_spool(settings, None, opened)
+        assert own.directory.name == "worker-1" and _left_spools(settings, None, opened) == []  # worker-0 still owned
         await first.close()
-        _, adopted = _open_spools(settings, None, opened)
+        adopted = _left_spools(settings, None, opened)
         assert [s.directory.name for s in adopted] == ["worker-0"]
         for s in (own, *adopted):
             await s.close()
