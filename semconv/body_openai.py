@@ -30,6 +30,8 @@ def finish_reason(value: str | None) -> str | None:
 
 
 def _content(parts: list[Part]) -> str | list[dict[str, Any]] | None:
+    if len(parts) == 1 and parts[0].get("type") == "text":  # most messages
+        return text_of(parts)
     visible = [p for p in parts if p.get("type") in ("text", "uri", "blob", "file")]
     if not visible:
         return None

@@ -147,8 +147,10 @@ def _scalar(value: Any) -> str | None:
 def add_context(meta: dict[str, str], key: str, value: Any, *, overwrite: bool = False) -> None:
     """Put one context key into Helicone headers: Helicone-style keys as they are, the well-known
     user/session/prompt keys on their header, anything else as a Helicone-Property-<key>."""
+    if value is None or not key:
+        return
     text = _scalar(value)
-    if text is None or not key:
+    if text is None:
         return
     lower = key.lower()
     if lower in _HELICONE_KEYS:

@@ -32,12 +32,14 @@ _EVENT_ROLES = {
     "gen_ai.assistant.message": "assistant",
     "gen_ai.tool.message": "tool",
 }
-_PARAMS = {
+_FLOAT_PARAMS = {
     "temperature": "gen_ai.request.temperature",
     "top_p": "gen_ai.request.top_p",
-    "top_k": "gen_ai.request.top_k",
     "frequency_penalty": "gen_ai.request.frequency_penalty",
     "presence_penalty": "gen_ai.request.presence_penalty",
+}
+_INT_PARAMS = {
+    "top_k": "gen_ai.request.top_k",
     "seed": "gen_ai.request.seed",
 }
 
@@ -281,14 +283,12 @@ def read(span: SpanView) -> LlmCall:
         ]
         call.messages = []
 
-    for name, key in _PARAMS.items():
-        value = (
-            span.get_float(key)
-            if name in ("temperature", "top_p", "frequency_penalty", "presence_penalty")
-            else span.get_int(key)
-        )
-        if value is not None:
-            call.params[name] = value
+    for name, key in _FLOAT_PARAMS.items():
+        if (number := span.get_float(key)) is not None:
+            call.params[name] = number
+    for name, key in _INT_PARAMS.items():
+        if (count := span.get_int(key)) is not None:
+            call.params[name] = count
     max_tokens = span.get_int("gen_ai.request.max_tokens", "gen_ai.request.max_output_tokens")
     if max_tokens is not None:
         call.params["max_tokens"] = max_tokens

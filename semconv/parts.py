@@ -103,7 +103,7 @@ def to_parts(content: Any) -> list[Part]:
         part = to_part(content)
         return [part] if part else []
     if isinstance(content, list):
-        return [p for p in (to_part(i) for i in content) if p is not None]
+        return [p for i in content if (p := to_part(i)) is not None]
     return [text_part(json.dumps(content))]
 
 
@@ -141,11 +141,11 @@ def to_message(item: Any) -> Message | None:
 def to_messages(value: Any) -> list[Message]:
     if not isinstance(value, list):
         return []
-    return [m for m in (to_message(i) for i in value) if m is not None]
+    return [m for i in value if (m := to_message(i)) is not None]
 
 
 def text_of(parts: list[Part]) -> str:
-    return "".join(p.get("content", "") for p in parts if p.get("type") == "text" and isinstance(p.get("content"), str))
+    return "".join(text for p in parts if p.get("type") == "text" and isinstance(text := p.get("content"), str))
 
 
 def arguments_object(arguments: Any) -> Any:

@@ -704,3 +704,18 @@ def test_spans_that_cannot_matter_are_counted_but_not_read() -> None:
     chat = span("chat", GENAI_CHAT, span_id=parent)
     views, _ = relevant_spans(request(*plain, chat, http_child))
     assert [v.name for v in views] == ["chat", "POST"]
+
+
+def test_key_families_are_found_by_whole_key_prefix_only() -> None:
+    """`has_prefix` (which lets `indexed` / `with_prefix` skip a span without the family) matches a key's
+    start, the first key's too, and never the middle of another key."""
+    from helicone_otel.semconv.span import SpanView
+
+    attrs = {"gen_ai.prompt.0.role": "user", "x.gen_ai.completion.0.content": "no", "gen_ai.completion.0.content": "hi"}
+    view = SpanView("t", "s", "", "chat", "scope", 0, 1, 0, "", attrs)
+    assert view.has_prefix("gen_ai.prompt.") and view.has_prefix("gen_ai.completion.")
+    assert not view.has_prefix("completion.") and not view.has_prefix("llm.request.functions.")
+    assert view.indexed("gen_ai.completion") == [{"content": "hi"}]
+    assert view.indexed("llm.request.functions") == []
+    assert view.with_prefix("x.") == {"gen_ai.completion.0.content": "no"}
+    assert view.with_prefix("gen_ai.completion.0.") == {"content": "hi"}
