@@ -77,7 +77,8 @@ class KafkaReceiverConfig:
     encoding: Literal["otlp_proto"] = "otlp_proto"
     group_id: str = "helicone-otel-mapping"
     initial_offset: Literal["earliest", "latest"] = "earliest"  # where a new group starts
-    max_fetch_records: int = field(default=500, metadata=at_least(1))  # Kafka records mapped together
+    max_fetch_records: int = field(default=500, metadata=at_least(1))  # Kafka records fetched together
+    max_batch_bytes: int = field(default=4 * 1024 * 1024, metadata=SIZE)  # of a fetch's OTLP, mapped together
     sasl: SaslConfig | None = None
     tls: TlsConfig | None = None
 

@@ -1,13 +1,14 @@
 """The Kafka receiver: the mapping stage of a two-stage deployment.
 
 An ingest collector (`exporters.kafka.encoding: otlp_proto`) acknowledges a request once its spans are
-durable and produces them keyed by trace id, so that a trace's spans share a partition. This receiver
-reads them in a consumer group, maps each fetch with the pipelines' processors and exporters (the same
-`TraceHandler.encode` the OTLP receivers use), produces the records, and only then commits the fetch:
-a crash or a rebalance in between maps the fetch again (record ids are deterministic, so a duplicate is
-the same record). Mapping a whole fetch together lets the spans of one call meet even when they came
-in different requests. Scaling: more processes (`workers`) or more machines in the same `group_id`, up
-to the topic's partition count.
+durable and produces them placed by trace id (a record holds the request's traces of one partition),
+so that a trace's spans share a partition. This receiver reads them in a consumer group, maps each
+fetch in batches of at most `max_batch_bytes` of OTLP with the pipelines' processors and exporters (the
+same `TraceHandler.encode` the OTLP receivers use), produces the records, and only then commits the
+fetch: a crash or a rebalance in between maps the fetch again (record ids are deterministic, so a
+duplicate is the same record). Mapping a batch together lets the spans of one call meet even when they
+came in different requests. Scaling: more processes (`workers`) or more machines in the same
+`group_id`, up to the topic's partition count.
 
 A fetched record that is not an OTLP export request goes, as it is, to the first exporter's
 dead-letter topic with the error and its origin in headers; the fetch goes on.
@@ -18,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Iterator
 
 from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaError
@@ -39,6 +41,22 @@ from .receiver import TraceHandler
 
 log = logging.getLogger(__name__)
 TRANSPORT = "kafka"
+
+
+def batches(records: list[ConsumerRecord[bytes, bytes]], limit: int) -> Iterator[list[ConsumerRecord[bytes, bytes]]]:
+    """A fetch in runs of consecutive records of at most `limit` bytes of OTLP (at least one record
+    each): what one mapping holds in memory, whatever Kafka's compression let one fetch carry."""
+    batch: list[ConsumerRecord[bytes, bytes]] = []
+    size = 0
+    for record in records:
+        value = len(record.value or b"")
+        if batch and size + value > limit:
+            yield batch
+            batch, size = [], 0
+        batch.append(record)
+        size += value
+    if batch:
+        yield batch
 
 
 class KafkaReceiver:
@@ -104,7 +122,8 @@ class KafkaReceiver:
                 if not records:
                     continue
                 try:
-                    await self._map_and_deliver(records)
+                    for batch in batches(records, self.config.max_batch_bytes):
+                        await self._map_and_deliver(batch)
                 except Interrupted:
                     return  # stopping: the fetch stays uncommitted
                 try:

@@ -112,7 +112,8 @@ class TraceHandler:
         for pipeline in self.config.pipelines:
             for exporter in pipeline.exporters:
                 try:
-                    encoded = encode(request, exporter, pipeline.options, api_key)
+                    partitions = self.sender.partitions(exporter.name)
+                    encoded = encode(request, exporter, pipeline.options, api_key, partitions)
                 except Exception as exc:  # mapping is business logic and may fail; forwarding may not
                     log.exception("encoding for exporter %s failed; forwarding the request raw", exporter.name)
                     encoded = _raw_dead_letter(request, exporter.name, exporter.dead_letter_topic, exc)

@@ -217,3 +217,19 @@ def test_an_async_log_is_one_record_with_one_id_for_every_exporter() -> None:
     [[a, b]] = sender.batches
     assert (a.topic, b.topic) == ("a", "b") and a.key == b.key and a.value == b.value
     assert dict(a.headers)["helicone-auth"] == b"sk-helicone-x" and "helicone-auth" not in dict(b.headers)
+
+
+def test_the_mapping_stage_maps_a_fetch_in_batches_of_bounded_size() -> None:
+    """A fetch of records that compressed well may hold far more OTLP than one mapping should hold in
+    memory: it is mapped in runs of consecutive records up to `max_batch_bytes`, a larger record alone."""
+    from aiokafka.structs import ConsumerRecord
+    from helicone_otel.collector.kafka_receiver import batches
+
+    def record(offset: int, size: int) -> ConsumerRecord[bytes, bytes]:
+        return ConsumerRecord("spans", 0, offset, 0, 0, None, b"x" * size, None, 0, size, [])
+
+    fetch = [record(0, 400), record(1, 500), record(2, 200), record(3, 2000), record(4, 100), record(5, 0)]
+    runs = [[r.offset for r in run] for run in batches(fetch, 1000)]
+    assert runs == [[0, 1], [2], [3], [4, 5]]
+    assert [[r.offset for r in run] for run in batches(fetch, 10_000)] == [[0, 1, 2, 3, 4, 5]]
+    assert list(batches([], 1000)) == []

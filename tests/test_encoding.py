@@ -137,3 +137,32 @@ def test_otlp_proto_records_are_written_in_wire_format_as_protobuf_would() -> No
     both = ExportTraceServiceRequest.FromString(fast[bytes.fromhex(shared)])
     assert [[s.name for ss in rs.scope_spans for s in ss.spans] for rs in both.resource_spans] == [["a"], ["c"]]
     assert both.resource_spans[1].scope_spans[0].scope.name == "other"
+
+
+def test_otlp_proto_puts_the_traces_of_one_partition_in_one_record_where_kafka_would_place_each() -> None:
+    """With the topic's partition count known, a request of many traces becomes a record per partition
+    (split at the size limit), keyed by one of its traces; every trace lands where Kafka's default
+    partitioner puts its own key, so a trace's spans still meet in one partition."""
+    from helicone_otel.kafka.records import partition_of
+
+    # Kafka's own test vector (UtilsTest): murmur2("21") is -973932308 as a Java int; toPositive % n
+    assert partition_of(b"21", 1000) == (-973932308 & 0x7FFFFFFF) % 1000 == 340
+    traces = [f"{i:032x}" for i in range(1, 41)]
+    req = request(*(span(f"s{i}", {"x": "y" * 2000}, trace_id=t) for i, t in enumerate(traces)))
+    for partitions, limit in ((3, 30_000), (1, 30_000), (3, 1_000_000)):
+        exporter = ExporterConfig(encoding="otlp_proto", topic="spans", max_message_bytes=limit)
+        records = encode(req, exporter, MapOptions(), partitions=partitions).records
+        seen: list[str] = []
+        for r in records:
+            assert r.key is not None and len(r.value) <= limit
+            ids = [s.trace_id.hex() for rs in ExportTraceServiceRequest.FromString(r.value).resource_spans
+                   for ss in rs.scope_spans for s in ss.spans]  # fmt: skip
+            assert r.key.decode() in ids and dict(r.headers)["trace-id"] == r.key
+            assert {partition_of(t.encode(), partitions) for t in ids} == {partition_of(r.key, partitions)}
+            seen += ids
+        assert sorted(seen) == traces  # each span exactly once
+        if limit == 1_000_000:
+            assert len(records) == partitions
+        else:  # ~2 KB per trace: at most 14 of them per record, and records are filled
+            assert 40 // 14 + 1 <= len(records) <= 40 // 10 + 2 * partitions
+    assert len(encode(req, exporter, MapOptions()).records) == 40  # partitions unknown: a record per trace

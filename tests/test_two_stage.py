@@ -14,15 +14,19 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from conftest import create_topic
 from helicone_otel.semconv import map_request
 from helpers import Collector, read_topic, run_collector, run_traceloop_app, start_collector, stop_collector
 from localkafka import LocalKafka, free_port
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.util.types import AttributeValue
+
+from helicone_otel.kafka.records import partition_of
 
 KEY = "sk-helicone-tenant-a"
 
@@ -109,3 +113,52 @@ def test_ingest_then_mapping_through_kafka(kafka: LocalKafka, tmp_path: Path) ->
     assert headers["original-topic"] == spans.encode()
     with pytest.raises(TimeoutError):  # nothing more than those
         asyncio.run(read_topic(brokers, records, len(expected) + 2, timeout=3))
+
+
+def test_ingest_sends_a_requests_traces_of_one_partition_as_one_record(kafka: LocalKafka, tmp_path: Path) -> None:
+    """Once the ingest knows the spans topic's partitions, a request of many traces is a record per
+    partition, each in the partition Kafka gives its own traces' keys (what lets a trace's spans meet)."""
+    brokers, spans = kafka.bootstrap_servers, f"spans-{uuid.uuid4().hex[:8]}"
+    asyncio.run(create_topic(brokers, spans, partitions=3))
+    memory = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    for i in range(12):  # twelve traces of one span
+        with provider.get_tracer("app").start_as_current_span(f"call-{i}", attributes={"gen_ai.system": "openai"}):
+            pass
+
+    async def partitions_of_records(count: int) -> list[tuple[int, bytes, list[str]]]:
+        consumer = AIOKafkaConsumer(spans, bootstrap_servers=brokers, auto_offset_reset="earliest")
+        await consumer.start()
+        got: list[tuple[int, bytes, list[str]]] = []
+        try:
+            async with asyncio.timeout(30):
+                while sum(len(names) for _, _, names in got) < count:
+                    for records in (await consumer.getmany(timeout_ms=500)).values():
+                        for r in records:
+                            request = ExportTraceServiceRequest.FromString(r.value or b"")
+                            names = [s.trace_id.hex() for rs in request.resource_spans for ss in rs.scope_spans
+                                     for s in ss.spans]  # fmt: skip
+                            got.append((r.partition, r.key or b"", names))
+        finally:
+            await consumer.stop()
+        return got
+
+    def to_spans_topic(text: str) -> str:
+        return text.replace("    topic:", "    encoding: otlp_proto\n    topic:", 1)
+
+    (tmp_path / "ingest").mkdir()
+    with run_collector(tmp_path / "ingest", brokers, spans, edit=to_spans_topic) as ingest:
+        exporter = OTLPSpanExporter(endpoint=ingest.http_url)
+        exporter.export(memory.get_finished_spans()[:1])
+        asyncio.run(partitions_of_records(1))  # its producer has fetched the topic's partitions now
+        exporter.export(memory.get_finished_spans()[1:])  # one request, eleven traces
+        first = format(memory.get_finished_spans()[0].context.trace_id, "032x")
+        got = [record for record in asyncio.run(partitions_of_records(12)) if record[2] != [first]]
+    assert 1 < len(got) <= 3
+    assert sorted(t for _, _, traces in got for t in traces) == sorted(
+        format(s.context.trace_id, "032x") for s in memory.get_finished_spans()[1:]
+    )
+    for partition, key, traces in got:
+        assert key.decode() in traces
+        assert {partition_of(t.encode(), 3) for t in traces} == {partition}

@@ -3,7 +3,8 @@
 `helicone_json` maps spans with semconv into Helicone log records (the record contract); a span that
 cannot be mapped goes, as itself (`otlp_proto`), to the dead-letter topic with the error in a header.
 `otlp_proto` / `otlp_json` forward the spans themselves, one `ExportTraceServiceRequest` per trace (per
-span when a trace is too large), readable by the OpenTelemetry Collector's Kafka receiver.
+span when a trace is too large; `otlp_proto` puts a request's traces of one partition together),
+readable by the OpenTelemetry Collector's Kafka receiver.
 
 Nothing is dropped for its size: the largest string values of an oversized record are cut
 (`truncation`), and the record carries a `helicone-truncated` header.
@@ -15,6 +16,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from aiokafka.partitioner import murmur2
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
 
@@ -51,11 +53,17 @@ def span_count(request: ExportTraceServiceRequest) -> int:
 
 
 def encode(
-    request: ExportTraceServiceRequest, exporter: ExporterConfig, options: MapOptions, api_key: str | None = None
+    request: ExportTraceServiceRequest,
+    exporter: ExporterConfig,
+    options: MapOptions,
+    api_key: str | None = None,
+    partitions: int | None = None,
 ) -> Encoded:
+    """`partitions`: the exporter topic's partition count, when known; the spans encodings then put the
+    traces of a request that Kafka would place in one partition into one record (see `_otlp`)."""
     if exporter.encoding == "helicone_json":
         return _helicone(request, exporter, options, api_key)
-    return _otlp(request, exporter, api_key)
+    return _otlp(request, exporter, api_key, partitions)
 
 
 def _auth_header(exporter: ExporterConfig, api_key: str | None) -> tuple[tuple[str, bytes], ...]:
@@ -170,7 +178,19 @@ def _proto_by_trace(request: ExportTraceServiceRequest) -> dict[bytes, bytes]:
     return {trace_id: b"".join(parts) for trace_id, parts in out.items()}
 
 
-def _otlp(request: ExportTraceServiceRequest, exporter: ExporterConfig, api_key: str | None) -> Encoded:
+def partition_of(key: bytes, partitions: int) -> int:
+    """The partition Kafka's default partitioner (Java's, and aiokafka's) gives a keyed record."""
+    digest: int = murmur2(key)
+    return (digest & 0x7FFFFFFF) % partitions
+
+
+def _otlp(
+    request: ExportTraceServiceRequest, exporter: ExporterConfig, api_key: str | None, partitions: int | None
+) -> Encoded:
+    """The spans as OTLP, a record per trace keyed by its id; in protobuf, with `partitions` known, the
+    traces that share a partition travel in one record (up to the size limit), keyed by the first one's id, so that
+    Kafka still places every trace where its own key would (a request of 100 one-span traces is then a
+    record per partition, not 100 records to frame, spool and produce)."""
     out = Encoded()
     limit = exporter.max_message_bytes - _OVERHEAD
     content_type = b"application/json" if exporter.encoding == "otlp_json" else b"application/x-protobuf"
@@ -181,13 +201,14 @@ def _otlp(request: ExportTraceServiceRequest, exporter: ExporterConfig, api_key:
         out.records.append(KafkaRecord(exporter.topic, trace_id.hex().encode(), data, headers, exporter.name))
 
     oversized: dict[bytes, ExportTraceServiceRequest] = {}
+    fitting: dict[bytes, bytes] = {}
     if exporter.encoding == "otlp_proto":
         out.spans = span_count(request)
         for trace_id, data in _proto_by_trace(request).items():
             if len(data) > limit:
                 oversized[trace_id] = ExportTraceServiceRequest.FromString(data)
             else:
-                add(trace_id, data)
+                fitting[trace_id] = data
     else:
         for trace_id, sub in _by_trace(request).items():
             out.spans += span_count(sub)
@@ -195,7 +216,13 @@ def _otlp(request: ExportTraceServiceRequest, exporter: ExporterConfig, api_key:
             if len(data) > limit:
                 oversized[trace_id] = sub
             else:
-                add(trace_id, data)
+                fitting[trace_id] = data
+    if partitions and len(fitting) > 1 and exporter.encoding == "otlp_proto":
+        for first, data in _by_partition(fitting, partitions, limit):
+            add(first, data)
+    else:
+        for trace_id, data in fitting.items():
+            add(trace_id, data)
     for trace_id, sub in oversized.items():  # too large as one record: a record per span, cut when needed
         for part in (_wrap(rs, ss, [s]) for rs in sub.resource_spans for ss in rs.scope_spans for s in ss.spans):
             data = _serialize(part, exporter.encoding)
@@ -206,3 +233,21 @@ def _otlp(request: ExportTraceServiceRequest, exporter: ExporterConfig, api_key:
             out.truncated += 1
             add(trace_id, _serialize(fitted, exporter.encoding), (contract.TRUNCATED, b"true"))
     return out
+
+
+def _by_partition(traces: dict[bytes, bytes], partitions: int, limit: int) -> Iterator[tuple[bytes, bytes]]:
+    """(first trace id, value) of each record holding the traces of one partition, none over `limit`:
+    serialized OTLP requests concatenate into the one request holding them all (protobuf appends
+    repeated fields)."""
+    groups: dict[int, list[list[bytes]]] = {}
+    sizes: dict[int, int] = {}
+    for trace_id, data in traces.items():
+        partition = partition_of(trace_id.hex().encode(), partitions)
+        if partition not in groups or sizes[partition] + len(data) > limit:
+            groups.setdefault(partition, []).append([])
+            sizes[partition] = 0
+        groups[partition][-1].append(trace_id)
+        sizes[partition] += len(data)
+    for records in groups.values():
+        for ids in records:
+            yield ids[0], b"".join(traces[t] for t in ids)

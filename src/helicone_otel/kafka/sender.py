@@ -92,6 +92,13 @@ class KafkaSender:
                 self._producers[name] = producer
             return self._producers[name]
 
+    def partitions(self, exporter: str) -> int | None:
+        """The partition count of the exporter's topic, once its producer has fetched the topic's
+        metadata; None before (records are then encoded one per trace, placed by their own keys)."""
+        producer = self._producers.get(exporter)
+        found = producer.client.cluster.partitions_for_topic(self._configs[exporter].topic) if producer else None
+        return len(found) if found else None
+
     async def deliver(self, records: Sequence[KafkaRecord]) -> int:
         """Produce `records` and wait for all acknowledgements; return how many were dead-lettered.
 
