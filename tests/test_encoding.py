@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 from helicone_otel.collector.config import ExporterConfig
@@ -143,10 +144,17 @@ def test_otlp_proto_puts_the_traces_of_one_partition_in_one_record_where_kafka_w
     """With the topic's partition count known, a request of many traces becomes a record per partition
     (split at the size limit), keyed by one of its traces; every trace lands where Kafka's default
     partitioner puts its own key, so a trace's spans still meet in one partition."""
-    from helicone_otel.kafka.records import partition_of
+    from aiokafka.partitioner import murmur2 as aiokafka_murmur2
 
-    # Kafka's own test vector (UtilsTest): murmur2("21") is -973932308 as a Java int; toPositive % n
-    assert partition_of(b"21", 1000) == (-973932308 & 0x7FFFFFFF) % 1000 == 340
+    from helicone_otel.kafka.records import murmur2, partition_of
+
+    # Kafka's own test vectors (UtilsTest), Java ints; toPositive % n; and aiokafka's hash at every length
+    for key, java in ((b"21", -973932308), (b"foobar", -790332482), (b"a-little-bit-long-string", -985981536),
+                      (b"a-little-bit-longer-string", -1486304829), (b"abc", 479470107)):  # fmt: skip
+        assert murmur2(key) == java & 0xFFFFFFFF and partition_of(key, 1000) == (java & 0x7FFFFFFF) % 1000
+    for length in range(40):
+        key = os.urandom(length)
+        assert murmur2(key) == aiokafka_murmur2(key)
     traces = [f"{i:032x}" for i in range(1, 41)]
     req = request(*(span(f"s{i}", {"x": "y" * 2000}, trace_id=t) for i, t in enumerate(traces)))
     for partitions, limit in ((3, 30_000), (1, 30_000), (3, 1_000_000)):

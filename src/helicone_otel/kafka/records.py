@@ -13,10 +13,10 @@ Nothing is dropped for its size: the largest string values of an oversized recor
 from __future__ import annotations
 
 import json
+import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from aiokafka.partitioner import murmur2
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
 
@@ -180,8 +180,30 @@ def _proto_by_trace(request: ExportTraceServiceRequest) -> dict[bytes, bytes]:
 
 def partition_of(key: bytes, partitions: int) -> int:
     """The partition Kafka's default partitioner (Java's, and aiokafka's) gives a keyed record."""
-    digest: int = murmur2(key)
-    return (digest & 0x7FFFFFFF) % partitions
+    return (murmur2(key) & 0x7FFFFFFF) % partitions
+
+
+_M, _MASK = 0x5BD1E995, 0xFFFFFFFF
+
+
+def murmur2(data: bytes) -> int:
+    """Kafka's murmur2 (`Utils.murmur2`), as an unsigned int: aiokafka's, reading four bytes at a time
+    (half its cost; the ingest hashes every trace of a request)."""
+    length = len(data)
+    h = 0x9747B28C ^ length
+    for k in struct.unpack_from(f"<{length // 4}I", data):
+        k = (k * _M) & _MASK
+        k = ((k ^ (k >> 24)) * _M) & _MASK
+        h = ((h * _M) & _MASK) ^ k
+    tail, extra = length & ~3, length & 3
+    if extra >= 3:
+        h ^= data[tail + 2] << 16
+    if extra >= 2:
+        h ^= data[tail + 1] << 8
+    if extra >= 1:
+        h = ((h ^ data[tail]) * _M) & _MASK
+    h = ((h ^ (h >> 13)) * _M) & _MASK
+    return h ^ (h >> 15)
 
 
 def _otlp(
