@@ -78,7 +78,7 @@ class KafkaReceiverConfig:
     group_id: str = "helicone-otel-mapping"
     initial_offset: Literal["earliest", "latest"] = "earliest"  # where a new group starts
     max_fetch_records: int = field(default=500, metadata=at_least(1))  # Kafka records fetched together
-    max_batch_bytes: int = field(default=4 * 1024 * 1024, metadata=SIZE)  # of a fetch's OTLP, mapped together
+    max_batch_bytes: int = field(default=1024 * 1024, metadata=SIZE)  # of a fetch's OTLP, mapped together
     sasl: SaslConfig | None = None
     tls: TlsConfig | None = None
 

@@ -111,8 +111,8 @@ class TraceHandler:
         records: list[KafkaRecord] = []
         for pipeline in self.config.pipelines:
             for exporter in pipeline.exporters:
+                partitions = self.sender.partitions(exporter.name)
                 try:
-                    partitions = self.sender.partitions(exporter.name)
                     encoded = encode(request, exporter, pipeline.options, api_key, partitions)
                 except Exception as exc:  # mapping is business logic and may fail; forwarding may not
                     log.exception("encoding for exporter %s failed; forwarding the request raw", exporter.name)

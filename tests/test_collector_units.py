@@ -31,6 +31,9 @@ class FakeSender:
         self.fail = fail
         self.attempts = 0
 
+    def partitions(self, exporter: str) -> int | None:
+        return None  # as before the first delivery: records one per trace
+
     async def deliver(self, records: list[KafkaRecord]) -> int:
         self.attempts += 1
         if self.fail is not None:

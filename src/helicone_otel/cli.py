@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import importlib
 import sys
 from collections.abc import Callable, Sequence
@@ -36,6 +37,17 @@ def _config(command: str, load: Callable[[str], T], path: str) -> T | None:
         return None
 
 
+def _as_a_service() -> None:
+    """Garbage collection tuned for a long-running pipeline process: mapping allocates a few hundred
+    short-lived objects per span, and the default threshold (700) ran a collection every couple of
+    spans, each walking the whole batch in hand (a 2000-span batch mapped 20 % slower than a 100-span
+    one). Nearly all of it is freed by reference counting; cycles are still collected. What start-up
+    created is frozen out of every collection."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(10_000, 10, 10)
+
+
 def _collector(args: argparse.Namespace) -> int:
     if not _has_extra("collector", "collector", ("aiokafka", "uvicorn", "yaml")):
         return 2
@@ -49,6 +61,7 @@ def _collector(args: argparse.Namespace) -> int:
     if config is None:
         return 2
     logs.configure(config.log_level or args.log_level, config.log_encoding)
+    _as_a_service()
     try:
         if args.worker:
             index, count = (int(n) for n in args.worker.split("/"))
@@ -74,6 +87,7 @@ def _forward(args: argparse.Namespace) -> int:
     config = _config("forward", load, args.config)
     if config is None:
         return 2
+    _as_a_service()
     asyncio.run(serve(config, dry_run=args.dry_run))
     return 0
 
