@@ -262,7 +262,7 @@ def read(span: SpanView) -> LlmCall:
         call.system = to_parts(system)
     elif isinstance(span.attrs.get("gen_ai.system_instructions"), str):
         call.system = to_parts(span.attrs["gen_ai.system_instructions"])
-    event_in, event_out = _event_messages(span)
+    event_in, event_out = _event_messages(span) if span.events else ([], [])
     call.messages = (
         to_messages(span.get_json("gen_ai.input.messages")) or _indexed_messages(span, "gen_ai.prompt") or event_in
     )

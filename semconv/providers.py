@@ -181,6 +181,7 @@ def endpoint_url(provider: Provider, base: str, call: LlmCall) -> str:
         return f"{base}/model/{bedrock_model_path(model or 'unknown')}/{action}"
     if provider.wire == "anthropic":  # an Anthropic base URL is given with and without its /v1
         return base + ("/messages" if base.endswith("/v1") else "/v1/messages")
-    return base + {"embeddings": "/embeddings", "text_completion": "/completions", "responses": "/responses"}.get(
-        operation, "/chat/completions"
-    )
+    return base + _OPENAI_PATHS.get(operation, "/chat/completions")
+
+
+_OPENAI_PATHS = {"embeddings": "/embeddings", "text_completion": "/completions", "responses": "/responses"}
