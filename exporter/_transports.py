@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import urllib3
-from helicone_otel.semconv import MapOptions, map_request
+from helicone_otel.semconv import MapOptions, map_spans
 from helicone_otel.semconv.record import record_json
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.sdk.trace import ReadableSpan
@@ -27,6 +27,8 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from helicone_otel.contract import dead_letter_topic, log_route, score_url
 from helicone_otel.errors import Permanent, Retryable, Unavailable, http_failure
 from helicone_otel.retry import Backoff, Interrupted, retry_after, retry_sync
+
+from ._views import span_view
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +90,8 @@ class HeliconeTransport:
         self._stop = threading.Event()
 
     def send(self, spans: Sequence[ReadableSpan], deadline: float) -> SendResult:
-        result = map_request(encode_spans(spans), self.options)
+        resources: dict[int, dict[str, Any]] = {}
+        result = map_spans([span_view(span, resources) for span in spans], self.options)
         bodies: list[tuple[str, str, bytes, dict[str, Any]]] = []
         for record in result.records:
             bodies.append((self._url(record.provider), record.id, record.json_bytes(), record.scores))

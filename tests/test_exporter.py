@@ -282,3 +282,74 @@ def test_the_llm_filter_keeps_failed_calls_and_sdk_requests_to_providers() -> No
             if error:
                 s.set_status(Status(StatusCode.ERROR, "boom"))
     assert [is_llm_span(s) for s in memory.get_finished_spans()] == [True, False, True, True, False]
+
+
+def test_in_process_mapping_reads_sdk_spans_as_the_collector_reads_their_otlp() -> None:
+    """The in-process transports map the SDK's spans without encoding them to OTLP first; the records
+    must be the ones the collector makes of the same spans' OTLP: arrays, events with attributes, an
+    error with its exception event, resource attributes, parents and every dialect."""
+    from helicone_otel.exporter._views import span_view
+    from helicone_otel.semconv import MapOptions, map_request, map_spans
+    from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    from opentelemetry.trace import Status, StatusCode
+
+    provider = TracerProvider(resource=Resource.create({"service.name": "app", "deployment.environment": "prod"}))
+    memory = InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    tracer = provider.get_tracer("opentelemetry.instrumentation.openai.v1")
+    streamed = {**CHAT, "gen_ai.request.stop_sequences": ["\n\n", "END"], "gen_ai.is_streaming": True,
+                "gen_ai.response.finish_reasons": ["stop"], "gen_ai.request.temperature": 0.5,
+                "traceloop.association.properties.user_id": "u-1", "tag.tags": ["a", "b"]}  # fmt: skip
+    with tracer.start_as_current_span("workflow", attributes={"traceloop.span.kind": "workflow"}):
+        with tracer.start_as_current_span("openai.chat", attributes=streamed) as span:
+            span.add_event("gen_ai.content.completion.chunk", {"n": 1})
+            span.add_event("gen_ai.choice", {"message": json.dumps({"content": "hello"}), "finish_reason": "stop"})
+        with tracer.start_as_current_span("openai.chat", attributes=CHAT) as span:
+            error = "Error code: 429 - {'error': {'type': 'rate_limit', 'message': 'slow'}}"
+            span.record_exception(RuntimeError(error))
+            span.set_status(Status(StatusCode.ERROR, "rate limited"))
+    legacy: dict[str, Any] = {
+        "llm.request.type": "chat",
+        "gen_ai.system": "Anthropic",
+        "gen_ai.request.model": "claude-sonnet-4-5",
+        "gen_ai.prompt.0.role": "user",
+        "gen_ai.prompt.0.content": "hi",
+        "gen_ai.completion.0.role": "assistant",
+        "gen_ai.completion.0.content": "hey",
+        "gen_ai.usage.prompt_tokens": 5,
+        "gen_ai.usage.completion_tokens": 2,
+    }
+    openinference: dict[str, Any] = {
+        "openinference.span.kind": "LLM",
+        "llm.model_name": "gpt-4o",
+        "llm.provider": "openai",
+        "llm.input_messages.0.message.role": "user",
+        "llm.input_messages.0.message.content": "q",
+        "llm.output_messages.0.message.role": "assistant",
+        "llm.output_messages.0.message.content": "a",
+        "llm.token_count.prompt": 4,
+        "llm.token_count.completion": 1,
+    }
+    vercel: dict[str, Any] = {
+        "ai.operationId": "ai.generateText.doGenerate",
+        "ai.model.id": "gpt-4o",
+        "ai.model.provider": "openai.chat",
+        "ai.prompt.messages": json.dumps([{"role": "user", "content": "x"}]),
+        "ai.response.text": "y",
+        "ai.usage.promptTokens": 3,
+        "ai.usage.completionTokens": 1,
+    }
+    for scope, name, attrs in (("opentelemetry.instrumentation.anthropic", "anthropic.chat", legacy),
+                               ("openinference.instrumentation.openai", "ChatCompletion", openinference),
+                               ("ai", "ai.generateText.doGenerate", vercel)):  # fmt: skip
+        with provider.get_tracer(scope).start_as_current_span(name, attributes=attrs):
+            pass
+    spans = memory.get_finished_spans()
+    options = MapOptions(resource_properties=("deployment.environment",))
+    collector = map_request(encode_spans(spans), options)
+    in_process = map_spans([span_view(s, {}) for s in spans], options)
+    assert len(collector.records) == 5 and not collector.failures and not in_process.failures
+    assert [r.value for r in in_process.records] == [r.value for r in collector.records]
+    assert [r.headers() for r in in_process.records] == [r.headers() for r in collector.records]

@@ -1,0 +1,45 @@
+"""The SDK's finished spans as semconv's `SpanView`s, without going through OTLP protobuf.
+
+The in-process transports map on the application's machine: encoding each span to protobuf (the stock
+OTLP encoder, pure Python) only for semconv to decode it again cost more than the mapping itself.
+The SDK already holds attributes as plain values; sequences, which it keeps as tuples, become lists
+as OTLP's array values do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from helicone_otel.semconv import SpanView
+from helicone_otel.semconv.span import Event
+from opentelemetry.sdk.trace import ReadableSpan
+
+
+def plain(attributes: Mapping[str, Any] | None) -> dict[str, Any]:
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in (attributes or {}).items()}
+
+
+def span_view(span: ReadableSpan, resources: dict[int, dict[str, Any]] | None = None) -> SpanView:
+    """`resources`: converted resource attributes by resource identity, shared across a batch."""
+    context, parent = span.context, span.parent
+    resource = span.resource
+    attrs = None if resources is None else resources.get(id(resource))
+    if attrs is None:
+        attrs = plain(resource.attributes if resource is not None else None)
+        if resources is not None:
+            resources[id(resource)] = attrs
+    return SpanView(
+        trace_id=f"{context.trace_id:032x}" if context is not None else "",
+        span_id=f"{context.span_id:016x}" if context is not None else "",
+        parent_span_id=f"{parent.span_id:016x}" if parent is not None else "",
+        name=span.name,
+        scope=span.instrumentation_scope.name if span.instrumentation_scope is not None else "",
+        start_ns=span.start_time or 0,
+        end_ns=span.end_time or 0,
+        status_code=span.status.status_code.value,
+        status_message=span.status.description or "",
+        attrs=plain(span.attributes),
+        events=[Event(e.name, e.timestamp, plain(e.attributes)) for e in span.events],
+        resource=attrs,
+    )
