@@ -9,6 +9,7 @@ retrying 429/5xx/connection errors with jittered backoff (honouring Retry-After)
 
 from __future__ import annotations
 
+import http.client
 import logging
 import os
 import threading
@@ -17,7 +18,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-import urllib3
 from helicone_otel.semconv import MapOptions, map_spans
 from helicone_otel.semconv.record import record_json
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
@@ -28,6 +28,7 @@ from helicone_otel.contract import dead_letter_topic, log_route, score_url
 from helicone_otel.errors import Permanent, Retryable, Unavailable, http_failure
 from helicone_otel.retry import Backoff, Interrupted, retry_after, retry_sync
 
+from ._poster import Poster
 from ._views import span_view
 
 log = logging.getLogger(__name__)
@@ -83,9 +84,7 @@ class HeliconeTransport:
         self.base_url, self.api_base_url = base_url, api_base_url
         self.options = options
         self.timeout = timeout
-        # urllib3 directly: requests' session machinery (proxy lookup in the environment on every post,
-        # request preparation) cost three quarters of the CPU a record took on the app's process
-        self.pool = urllib3.PoolManager(num_pools=4, maxsize=2, retries=False)
+        self.poster = Poster()
         self.headers = {"Authorization": f"Bearer {api_key}", "Content-Type": "application/json"}
         self._stop = threading.Event()
 
@@ -117,14 +116,14 @@ class HeliconeTransport:
             if remaining <= 0:
                 raise Unavailable("the export deadline passed")
             try:
-                reply = self.pool.request("POST", url, body=data, headers=self.headers,
-                                          timeout=min(self.timeout, remaining))  # fmt: skip
-            except urllib3.exceptions.HTTPError as exc:
-                raise Unavailable(f"Helicone unreachable: {exc}") from exc
-            if reply.status >= 300:
-                text = reply.data[:200].decode(errors="replace")
-                reason = f"Helicone answered {reply.status}: {text}"
-                raise http_failure(reply.status, reason, retry_after(reply.headers.get("Retry-After")))
+                status, headers, body = self.poster.post(url, data, self.headers, min(self.timeout, remaining))
+            except (OSError, http.client.HTTPException) as exc:
+                raise Unavailable(f"Helicone unreachable: {exc!r}") from exc
+            except ValueError as exc:  # a URL that cannot be posted to
+                raise Permanent(str(exc)) from exc
+            if status >= 300:
+                reason = f"Helicone answered {status}: {body[:200].decode(errors='replace')}"
+                raise http_failure(status, reason, retry_after(headers.get("Retry-After")))
 
         try:
             retry_sync(attempt, Backoff(0.5), deadline=deadline, stop=self._stop)
@@ -138,7 +137,7 @@ class HeliconeTransport:
 
     def shutdown(self) -> None:
         self._stop.set()
-        self.pool.clear()
+        self.poster.close()
 
 
 def _minimal_body(trace_id: str, span_id: str, name: str, spans: Sequence[ReadableSpan]) -> dict[str, Any]:

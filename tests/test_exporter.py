@@ -353,3 +353,49 @@ def test_in_process_mapping_reads_sdk_spans_as_the_collector_reads_their_otlp() 
     assert len(collector.records) == 5 and not collector.failures and not in_process.failures
     assert [r.value for r in in_process.records] == [r.value for r in collector.records]
     assert [r.headers() for r in in_process.records] == [r.headers() for r in collector.records]
+
+
+def test_direct_posts_keep_one_connection_and_replace_one_the_server_closed() -> None:
+    """Records go out on one kept-alive connection; when the server has closed it while idle (as
+    every server does after its keep-alive timeout), the next post goes on a new one at once, without
+    failing or waiting for a retry."""
+    import socket
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from helicone_otel.exporter._poster import Poster
+
+    connections: list[int] = []
+    handlers: list[BaseHTTPRequestHandler] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self) -> None:
+            connections.append(id(self.connection))
+            handlers.append(self)
+            self.rfile.read(int(self.headers["content-length"]))
+            self.send_response(200)
+            self.send_header("content-length", "2")
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/oai/v1/log"
+    poster = Poster()
+    try:
+        for _ in range(3):
+            assert poster.post(url, b"{}", {"content-type": "application/json"}, 5)[0] == 200
+        assert len(set(connections)) == 1  # kept alive
+        handlers[-1].connection.shutdown(socket.SHUT_RDWR)  # the server drops the idle connection
+        time.sleep(0.1)
+        status, _, body = poster.post(url, b"{}", {"content-type": "application/json"}, 5)
+        assert (status, body) == (200, b"{}") and len(set(connections)) == 2 and len(connections) == 4
+    finally:
+        poster.close()
+        server.shutdown()
+        server.server_close()
