@@ -6,8 +6,9 @@ Each variant runs in its own process (Traceloop.init is process-wide): a real Op
 the local fake provider `--calls` times under traceloop-sdk with `disable_batch=True` (export on the
 app thread, the worst case), or without tracing. Reported: p50/p99 of the call, the difference to
 traceloop with an exporter that does nothing (what the exporter itself adds on the app thread), and
-process CPU beyond that run, per span. OTLP goes to a local sink answering 200;
-direct mode to the fake Helicone; Kafka mode to a local broker.
+process CPU beyond that run, per span (noisy on a shared machine). OTLP goes to a local sink answering
+200; direct mode to the fake Helicone; Kafka mode to a local broker. Then, measured on its own thread,
+the background CPU per span of the stock OTLP exporter and of the Helicone transports.
 """
 
 from __future__ import annotations
@@ -157,7 +158,55 @@ def main() -> None:
                   flush=True)  # fmt: skip
         print()
         handoff(env)
+        print()
+        shipping_cpu(env)
     helicone.close()
+
+
+def gen_ai_spans(n: int) -> list[Any]:
+    from opentelemetry.sdk.trace import TracerProvider
+
+    tracer = TracerProvider().get_tracer("opentelemetry.instrumentation.openai.v1")
+    message = {"role": "user", "parts": [{"type": "text", "content": "x" * 2000}]}
+    attrs = {"gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai", "gen_ai.request.model": "gpt-4o",
+             "gen_ai.input.messages": json.dumps([message]), "gen_ai.usage.input_tokens": 500}  # fmt: skip
+    spans = []
+    for i in range(n):
+        span = tracer.start_span("openai.chat", attributes={**attrs, "gen_ai.response.id": f"chatcmpl-{i}"})
+        span.end()
+        spans.append(span)
+    return spans
+
+
+def shipping_cpu(env: dict[str, str], n: int = 1000) -> None:
+    """The background thread's own CPU per span (thread CPU time, so the local endpoints in this
+    process do not count): the stock OTLP exporter on BatchSpanProcessor-sized batches, and the
+    Helicone transports, which map every span and post (direct) or produce (Kafka) each record."""
+    from helicone_otel.exporter._transports import HeliconeTransport, KafkaTransport
+    from helicone_otel.semconv import MapOptions
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+    spans = gen_ai_spans(n)
+    stock = OTLPSpanExporter(endpoint=env["BENCH_OTLP"] + "/v1/traces")
+    helicone = env["BENCH_HELICONE"]
+    direct = HeliconeTransport("sk-helicone-test", helicone, helicone, MapOptions())
+    kafka = KafkaTransport(env["BENCH_KAFKA"], "bench-exporter-records", MapOptions())
+    shippers: dict[str, Any] = {
+        "stock OTLP, batches of 512": stock.export,
+        "Helicone, direct mode": lambda batch: direct.send(batch, time.monotonic() + 60),
+        "Helicone, Kafka mode": lambda batch: kafka.send(batch, time.monotonic() + 60),
+    }
+    print(f"background CPU per 2 KB gen_ai span, {n} spans in batches of 512 (best of 3)")
+    for name, ship in shippers.items():
+        best = float("inf")
+        for _ in range(3):
+            t0 = time.thread_time()
+            for i in range(0, n, 512):
+                ship(spans[i : i + 512])
+            best = min(best, time.thread_time() - t0)
+        print(f"  {name:<28} {best / n * 1e6:8.1f} us")
+    direct.shutdown()
+    kafka.shutdown()
 
 
 def handoff(env: dict[str, str], n: int = 3000) -> None:
