@@ -14,13 +14,14 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from helicone_otel.semconv import MapOptions, map_spans
 from helicone_otel.semconv.record import record_json
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
@@ -140,6 +141,16 @@ class HeliconeTransport:
         self.poster.close()
 
 
+def _as_otlp(
+    spans: Sequence[ReadableSpan], wanted: dict[tuple[str, str], str]
+) -> Iterator[tuple[ExportTraceServiceRequest, str, str]]:
+    """The spans named in `wanted` (trace id, span id), each as a one-span OTLP request."""
+    for span in spans:
+        ids = (f"{span.context.trace_id:032x}", f"{span.context.span_id:016x}") if span.context else ("", "")
+        if ids in wanted:
+            yield encode_spans([span]), ids[0], ids[1]
+
+
 def _minimal_body(trace_id: str, span_id: str, name: str, spans: Sequence[ReadableSpan]) -> dict[str, Any]:
     from helicone_otel.semconv import record_id
     from helicone_otel.semconv.record import timestamp
@@ -180,10 +191,12 @@ class KafkaTransport:
     def send(self, spans: Sequence[ReadableSpan], deadline: float) -> SendResult:
         import asyncio
 
-        from helicone_otel.kafka.records import encode
+        from helicone_otel.kafka.records import helicone_records
         from helicone_otel.kafka.sender import KafkaSender, KafkaUnavailable
 
-        encoded = encode(encode_spans(spans), self.config, self.options)
+        resources: dict[int, dict[str, Any]] = {}
+        result = map_spans([span_view(span, resources) for span in spans], self.options)
+        encoded = helicone_records(result, self.config, None, lambda failed: _as_otlp(spans, failed))
         if self._loop is None:
             self._loop = asyncio.new_event_loop()
             self._sender = KafkaSender([self.config], self.metrics, timeout=10.0)

@@ -180,15 +180,38 @@ def test_traceloop_app_through_the_sidecar_collector(kafka: LocalKafka, topic: s
     assert out["stats"]["exported"] == 9 and out["stats"]["filtered"] == 0
 
 
-def test_kafka_mode_produces_records_straight_to_the_topic(kafka: LocalKafka, topic: str) -> None:
+def test_kafka_mode_produces_records_straight_to_the_topic(
+    kafka: LocalKafka, topic: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Records in the contract; a span that fails to map goes, as OTLP, to the dead-letter topic."""
+    from helicone_otel.semconv import mapper as mapper_module
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+    real = mapper_module.dialect_genai.read
+
+    def flaky(span: Any) -> Any:
+        if span.attrs.get("poison"):
+            raise ValueError("cannot read")
+        return real(span)
+
+    monkeypatch.setattr(mapper_module.dialect_genai, "read", flaky)
     exporter = HeliconeSpanExporter(kafka_brokers=kafka.bootstrap_servers, kafka_topic=topic, schedule_delay=0.05)
     emit(exporter, 3)
+    assert exporter.force_flush(30_000)
+    emit(exporter, 1, {**CHAT, "poison": True})
     assert exporter.force_flush(30_000)
     exporter.shutdown()
     got = asyncio.run(read_topic(kafka.bootstrap_servers, topic, 3))
     assert sorted(json.loads(v)["provider"] for _, v, _ in got) == ["OPENAI"] * 3
     assert all(h["helicone-schema"] == b"async-log/v1" for _, _, h in got)
-    assert exporter.stats.exported == 3
+    # at least once: a batch retried after a transient failure may arrive twice
+    dead = asyncio.run(read_topic(kafka.bootstrap_servers, f"{topic}-dlq", 1))
+    assert len({value for _, value, _ in dead}) == 1
+    _, value, headers = dead[0]
+    [span] = [s for rs in ExportTraceServiceRequest.FromString(value).resource_spans for ss in rs.scope_spans
+              for s in ss.spans]  # fmt: skip
+    assert span.name == "openai.chat" and any(kv.key == "poison" for kv in span.attributes)
+    assert headers["error"] == b"ValueError: cannot read" and headers["span-id"] == span.span_id.hex().encode()
 
 
 def test_opentelemetry_instrument_with_otel_traces_exporter_helicone(helicone: FakeHelicone) -> None:

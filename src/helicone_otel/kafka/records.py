@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
@@ -22,7 +22,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Sp
 
 from helicone_otel import contract
 from helicone_otel.otlp_json import request_to_dict
-from helicone_otel.semconv import MapOptions, map_request
+from helicone_otel.semconv import MapOptions, MapResult, map_request
 
 from .output import ExporterConfig
 from .truncation import fit_record, fit_spans
@@ -73,7 +73,18 @@ def _auth_header(exporter: ExporterConfig, api_key: str | None) -> tuple[tuple[s
 def _helicone(
     request: ExportTraceServiceRequest, exporter: ExporterConfig, options: MapOptions, api_key: str | None
 ) -> Encoded:
-    result = map_request(request, options)
+    return helicone_records(
+        map_request(request, options), exporter, api_key, lambda failed: _single_spans(request, failed)
+    )
+
+
+# The spans that failed to map, each as a one-span OTLP request: (request, trace id, span id).
+Unmapped = Callable[[dict[tuple[str, str], str]], Iterable[tuple[ExportTraceServiceRequest, str, str]]]
+
+
+def helicone_records(result: MapResult, exporter: ExporterConfig, api_key: str | None, unmapped: Unmapped) -> Encoded:
+    """The Kafka records of a mapping's result: each Helicone record within the size limit, and each
+    span that failed to map, as OTLP from `unmapped`, to the dead-letter topic with its error."""
     out = Encoded(spans=result.spans, mapping_failures=len(result.failures))
     auth = _auth_header(exporter, api_key)
     limit = exporter.max_message_bytes - _OVERHEAD
@@ -89,7 +100,7 @@ def _helicone(
         out.records.append(KafkaRecord(exporter.topic, key.encode(), data, headers, exporter.name))
     if result.failures:
         failed = {(f.trace_id, f.span_id): f.error for f in result.failures}
-        for sub, trace_id, span_id in _single_spans(request, failed):
+        for sub, trace_id, span_id in unmapped(failed):
             own = ((contract.CONTENT_TYPE, b"application/x-protobuf"), (contract.TRACE_ID, trace_id.encode()),
                    (contract.SPAN_ID, span_id.encode()), *auth)  # fmt: skip
             headers = contract.dead_letter_headers(own, failed[trace_id, span_id])
