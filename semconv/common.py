@@ -4,6 +4,7 @@ first token, and the Helicone context (user, session, properties) from every dia
 from __future__ import annotations
 
 import ast
+import functools
 import json
 import re
 from typing import Any
@@ -152,17 +153,22 @@ def add_context(meta: dict[str, str], key: str, value: Any, *, overwrite: bool =
     text = _scalar(value)
     if text is None:
         return
-    lower = key.lower()
-    if lower in _HELICONE_KEYS:
-        header = _HELICONE_KEYS[lower]
-    elif lower.startswith(_PROPERTY) and len(key) > len(_PROPERTY):
-        header = "Helicone-Property-" + _HEADER_SAFE.sub("_", key[len(_PROPERTY) :])
-    elif lower in _PLAIN_KEYS:
-        header = _PLAIN_KEYS[lower]
-    else:
-        header = "Helicone-Property-" + _HEADER_SAFE.sub("_", key)
+    header = _header(key)
     if overwrite or header not in meta:
         meta[header] = text
+
+
+@functools.lru_cache(maxsize=4096)
+def _header(key: str) -> str:
+    """The Helicone header a context key goes to (the same few keys come with every span)."""
+    lower = key.lower()
+    if lower in _HELICONE_KEYS:
+        return _HELICONE_KEYS[lower]
+    if lower.startswith(_PROPERTY) and len(key) > len(_PROPERTY):
+        return "Helicone-Property-" + _HEADER_SAFE.sub("_", key[len(_PROPERTY) :])
+    if lower in _PLAIN_KEYS:
+        return _PLAIN_KEYS[lower]
+    return "Helicone-Property-" + _HEADER_SAFE.sub("_", key)
 
 
 def read_context(span: SpanView) -> dict[str, str]:

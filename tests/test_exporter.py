@@ -180,12 +180,9 @@ def test_traceloop_app_through_the_sidecar_collector(kafka: LocalKafka, topic: s
     assert out["stats"]["exported"] == 9 and out["stats"]["filtered"] == 0
 
 
-def test_kafka_mode_produces_records_straight_to_the_topic(
-    kafka: LocalKafka, topic: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Records in the contract; a span that fails to map goes, as OTLP, to the dead-letter topic."""
+def poison_makes_mapping_fail(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A span with a `poison` attribute fails to map (ValueError: cannot read)."""
     from helicone_otel.semconv import mapper as mapper_module
-    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
     real = mapper_module.dialect_genai.read
 
@@ -195,6 +192,15 @@ def test_kafka_mode_produces_records_straight_to_the_topic(
         return real(span)
 
     monkeypatch.setattr(mapper_module.dialect_genai, "read", flaky)
+
+
+def test_kafka_mode_produces_records_straight_to_the_topic(
+    kafka: LocalKafka, topic: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Records in the contract; a span that fails to map goes, as OTLP, to the dead-letter topic."""
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+    poison_makes_mapping_fail(monkeypatch)
     exporter = HeliconeSpanExporter(kafka_brokers=kafka.bootstrap_servers, kafka_topic=topic, schedule_delay=0.05)
     emit(exporter, 3)
     assert exporter.force_flush(30_000)
@@ -240,16 +246,8 @@ def test_unmappable_spans_still_go_in_the_simplest_valid_form_and_redaction_appl
     helicone: FakeHelicone, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from helicone_otel.semconv import MapOptions
-    from helicone_otel.semconv import mapper as mapper_module
 
-    real = mapper_module.dialect_genai.read
-
-    def flaky(span: Any) -> Any:
-        if span.attrs.get("poison"):
-            raise ValueError("cannot read")
-        return real(span)
-
-    monkeypatch.setattr(mapper_module.dialect_genai, "read", flaky)
+    poison_makes_mapping_fail(monkeypatch)
     options = MapOptions(redact_patterns=(r"hi",))
     exporter = HeliconeSpanExporter(
         api_key=KEY, base_url=helicone.url, api_base_url=helicone.url, schedule_delay=0.05, options=options

@@ -221,9 +221,9 @@ def _otlp(
     request: ExportTraceServiceRequest, exporter: ExporterConfig, api_key: str | None, partitions: int | None
 ) -> Encoded:
     """The spans as OTLP, a record per trace keyed by its id; in protobuf, with `partitions` known, the
-    traces that share a partition travel in one record (up to the size limit), keyed by the first one's id, so that
-    Kafka still places every trace where its own key would (a request of 100 one-span traces is then a
-    record per partition, not 100 records to frame, spool and produce)."""
+    traces that share a partition travel in one record (up to the size limit), keyed by the first one's
+    id, so that Kafka still places every trace where its own key would (a request of 100 one-span traces
+    is then a record per partition, not 100 records to frame, spool and produce)."""
     out = Encoded()
     limit = exporter.max_message_bytes - _OVERHEAD
     content_type = b"application/json" if exporter.encoding == "otlp_json" else b"application/x-protobuf"
