@@ -136,7 +136,8 @@ def deduplicate(calls: list[tuple[SpanView, LlmCall]]) -> tuple[list[tuple[SpanV
         match = by_response.get(call.response_id) if call.response_id else None
         if match is None:
             candidates = by_trace.get(span.trace_id, []) + natives + (without_id if _is_native(span) else [])
-            match = next((i for i in dict.fromkeys(candidates) if _same_call(kept[i], item, seen[i])), None)
+            if candidates:
+                match = next((i for i in dict.fromkeys(candidates) if _same_call(kept[i], item, seen[i])), None)
         if match is None:
             kept.append(item)
             seen.append(_Seen({span.scope}, span.start_ns, span.end_ns))
