@@ -1,7 +1,7 @@
 """Collector throughput, latency and memory with realistic gen_ai spans, against a real local Kafka.
 
     .venv/bin/python bench/collector_bench.py [--seconds 15] [--workers 1] [--kinds one-stage,two-stage]
-        [--peer bench/peers/build/otelcol-kafka]
+        [--peer bench/peers/build/otelcol-kafka [--peer-fsync]]
     .venv/bin/python bench/collector_bench.py --mapping-scaling [--spans 60000]
 
 For each transport (HTTP/protobuf, gRPC) and span size (2 KB, 50 KB), 100-span requests:
@@ -15,7 +15,10 @@ examples/two-stage (ingest to a spans topic, a mapping consumer group to the rec
 the same load against the OpenTelemetry Collector in its recommended production shape (otlp receiver,
 memory_limiter, batch, kafka exporter with acks=all, zstd and a message per trace, sending_queue on
 file_storage; built by
-bench/peers/build.sh) and the ratios. The load generator shares the machine's cores.
+bench/peers/build.sh) and the ratios. The load generator shares the machine's cores. Ours fsyncs its
+spool before acknowledging (`fsync: always`, what "nothing acknowledged is lost" takes); the
+Collector's file_storage does not by default: --peer-fsync gives it `fsync: true` for the same
+durability.
 
 --mapping-scaling fills a 4-partition spans topic and times the mapping stage alone with 1 and then 2
 worker processes: records/s and the ratio.
@@ -112,7 +115,8 @@ service: {{workers: {workers}, pipelines: {{traces: {{receivers: [kafka], export
 class Target:
     """A running collector: ours in one or two stages, or the peer."""
 
-    def __init__(self, kind: str, kafka: str, topic: str, workdir: Path, workers: int, peer: str | None) -> None:
+    def __init__(self, kind: str, kafka: str, topic: str, workdir: Path, workers: int, peer: str | None,
+                 peer_fsync: bool = False) -> None:  # fmt: skip
         self.grpc_port, self.http_port = free_port(), free_port()
         self.procs: list[subprocess.Popen[bytes]] = []
         self.logs = []
@@ -152,7 +156,7 @@ exporters:
     producer: {{required_acks: -1, compression: zstd}}
     sending_queue: {{enabled: true, storage: file_storage}}
 extensions:
-  file_storage: {{directory: "{workdir / "peer-queue"}", create_directory: true}}
+  file_storage: {{directory: "{workdir / "peer-queue"}", create_directory: true, fsync: {str(peer_fsync).lower()}}}
 service:
   extensions: [file_storage]
   telemetry: {{metrics: {{level: none}}}}
@@ -258,7 +262,7 @@ def run_case(kind: str, transport: str, span_bytes: int, args: argparse.Namespac
              workdir: Path) -> dict[str, float]:  # fmt: skip
     topic = f"bench-{kind}-{transport}-{span_bytes}-{os.getpid()}"
     (workdir / topic).mkdir(parents=True)
-    target = Target(kind, kafka.bootstrap_servers, topic, workdir / topic, args.workers, args.peer)
+    target = Target(kind, kafka.bootstrap_servers, topic, workdir / topic, args.workers, args.peer, args.peer_fsync)
     try:
         payloads = Bodies(span_bytes)
         latencies: list[float] = []
@@ -354,6 +358,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--kinds", default="one-stage,two-stage")
     parser.add_argument("--peer", default=None, help="path to the otelcol-kafka binary (bench/peers/build.sh)")
+    parser.add_argument("--peer-fsync", action="store_true", help="the peer's file_storage fsyncs, as our spool")
     parser.add_argument("--sizes", default="2000,50000")
     parser.add_argument("--transports", default="http,grpc")
     parser.add_argument("--mapping-scaling", action="store_true")
@@ -366,7 +371,8 @@ def main() -> None:
         return
     kinds = args.kinds.split(",") + (["otelcol"] if args.peer else [])
     print(f"collector benchmark: {args.seconds:g}s per case, 100 spans/request, workers={args.workers}, "
-          f"{os.cpu_count()} cores shared with the load generator")  # fmt: skip
+          f"{os.cpu_count()} cores shared with the load generator"
+          + (", the peer's file_storage with fsync" if args.peer_fsync else ""))  # fmt: skip
     print(f"{'collector':<16}{'transport':<10}{'span':>8}{'accepted/s':>13}{'into Kafka/s':>14}"
           f"{'p50 ms':>9}{'p99 ms':>9}{'peak RSS MiB':>14}{'lost spans':>12}")  # fmt: skip
     results: dict[tuple[str, str, int], dict[str, float]] = {}
