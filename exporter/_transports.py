@@ -30,7 +30,7 @@ from helicone_otel.errors import Permanent, Retryable, Unavailable, http_failure
 from helicone_otel.retry import Backoff, Interrupted, retry_after, retry_sync
 
 from ._poster import Poster
-from ._views import span_view
+from ._views import span_views
 
 log = logging.getLogger(__name__)
 
@@ -90,8 +90,7 @@ class HeliconeTransport:
         self._stop = threading.Event()
 
     def send(self, spans: Sequence[ReadableSpan], deadline: float) -> SendResult:
-        resources: dict[int, dict[str, Any]] = {}
-        result = map_spans([span_view(span, resources) for span in spans], self.options)
+        result = map_spans(span_views(spans), self.options)
         bodies: list[tuple[str, str, bytes, dict[str, Any]]] = []
         for record in result.records:
             bodies.append((self._url(record.provider), record.id, record.json_bytes(), record.scores))
@@ -194,8 +193,7 @@ class KafkaTransport:
         from helicone_otel.kafka.records import helicone_records
         from helicone_otel.kafka.sender import KafkaSender, KafkaUnavailable
 
-        resources: dict[int, dict[str, Any]] = {}
-        result = map_spans([span_view(span, resources) for span in spans], self.options)
+        result = map_spans(span_views(spans), self.options)
         encoded = helicone_records(result, self.config, None, lambda failed: _as_otlp(spans, failed))
         if self._loop is None:
             self._loop = asyncio.new_event_loop()

@@ -8,7 +8,7 @@ as OTLP's array values do.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from helicone_otel.semconv import SpanView
@@ -20,15 +20,17 @@ def plain(attributes: Mapping[str, Any] | None) -> dict[str, Any]:
     return {k: list(v) if isinstance(v, tuple) else v for k, v in (attributes or {}).items()}
 
 
-def span_view(span: ReadableSpan, resources: dict[int, dict[str, Any]] | None = None) -> SpanView:
-    """`resources`: converted resource attributes by resource identity, shared across a batch."""
-    context, parent = span.context, span.parent
-    resource = span.resource
-    attrs = None if resources is None else resources.get(id(resource))
+def span_views(spans: Sequence[ReadableSpan]) -> list[SpanView]:
+    """The batch's spans as views; each resource's attributes are converted once, shared by its spans."""
+    resources: dict[int, dict[str, Any]] = {}
+    return [_view(span, resources) for span in spans]
+
+
+def _view(span: ReadableSpan, resources: dict[int, dict[str, Any]]) -> SpanView:
+    context, parent, resource = span.context, span.parent, span.resource
+    attrs = resources.get(id(resource))
     if attrs is None:
-        attrs = plain(resource.attributes if resource is not None else None)
-        if resources is not None:
-            resources[id(resource)] = attrs
+        attrs = resources[id(resource)] = plain(resource.attributes if resource is not None else None)
     return SpanView(
         trace_id=f"{context.trace_id:032x}" if context is not None else "",
         span_id=f"{context.span_id:016x}" if context is not None else "",

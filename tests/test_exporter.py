@@ -309,7 +309,7 @@ def test_in_process_mapping_reads_sdk_spans_as_the_collector_reads_their_otlp() 
     """The in-process transports map the SDK's spans without encoding them to OTLP first; the records
     must be the ones the collector makes of the same spans' OTLP: arrays, events with attributes, an
     error with its exception event, resource attributes, parents and every dialect."""
-    from helicone_otel.exporter._views import span_view
+    from helicone_otel.exporter._views import span_views
     from helicone_otel.semconv import MapOptions, map_request, map_spans
     from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
     from opentelemetry.sdk.resources import Resource
@@ -370,7 +370,7 @@ def test_in_process_mapping_reads_sdk_spans_as_the_collector_reads_their_otlp() 
     spans = memory.get_finished_spans()
     options = MapOptions(resource_properties=("deployment.environment",))
     collector = map_request(encode_spans(spans), options)
-    in_process = map_spans([span_view(s, {}) for s in spans], options)
+    in_process = map_spans(span_views(spans), options)
     assert len(collector.records) == 5 and not collector.failures and not in_process.failures
     assert [r.value for r in in_process.records] == [r.value for r in collector.records]
     assert [r.headers() for r in in_process.records] == [r.headers() for r in collector.records]
