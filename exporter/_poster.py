@@ -28,31 +28,39 @@ class Poster:
         parts = urlsplit(url)
         origin = (parts.scheme, parts.hostname or "", parts.port)
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        for attempt in (1, 2):
-            connection = self._connections.pop(origin, None)
-            reused = connection is not None
-            if connection is None:
-                connection = self._connect(origin, timeout)
+        kept = self._connections.pop(origin, None)
+        if kept is not None:
             try:
-                if connection.sock is not None:
-                    connection.sock.settimeout(timeout)
-                connection.request("POST", target, body=body, headers=headers)
-                response = connection.getresponse()
-                data = response.read()
+                return self._exchange(origin, kept, target, body, headers, timeout)
             except _STALE:
-                connection.close()
-                if reused and attempt == 1:
-                    continue
-                raise
-            except BaseException:
-                connection.close()
-                raise
-            if response.will_close:
-                connection.close()
-            else:
-                self._connections[origin] = connection
-            return response.status, response.headers, data
-        raise AssertionError("unreachable")
+                pass
+        return self._exchange(origin, self._connect(origin, timeout), target, body, headers, timeout)
+
+    def _exchange(
+        self,
+        origin: tuple[str, str, int | None],
+        connection: http.client.HTTPConnection,
+        target: str,
+        body: bytes,
+        headers: dict[str, str],
+        timeout: float,
+    ) -> tuple[int, Message, bytes]:
+        """One request and its answer; the connection is kept for the next one unless either side
+        ends it, and closed on any failure."""
+        try:
+            if connection.sock is not None:
+                connection.sock.settimeout(timeout)
+            connection.request("POST", target, body=body, headers=headers)
+            response = connection.getresponse()
+            data = response.read()
+        except BaseException:
+            connection.close()
+            raise
+        if response.will_close:
+            connection.close()
+        else:
+            self._connections[origin] = connection
+        return response.status, response.headers, data
 
     def _connect(self, origin: tuple[str, str, int | None], timeout: float) -> http.client.HTTPConnection:
         scheme, host, port = origin
