@@ -19,6 +19,7 @@ import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from helicone_otel.semconv.record import timestamp
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -98,8 +99,7 @@ def _value(log: dict[str, Any], provider: str, headers: Mapping[str, str]) -> tu
             meta.setdefault("-".join(p.capitalize() for p in name.split("-")), header)
     record_id = meta.get("Helicone-Request-Id") or str(uuid.uuid4())
     meta["Helicone-Request-Id"] = record_id
-    now = time.time()
-    instant = {"seconds": int(now), "milliseconds": int(now * 1000) % 1000}
+    instant = timestamp(time.time_ns())
     value = {**log, "id": record_id, "provider": provider, "providerRequest": {**request, "meta": meta}}
     if not value.get("timing"):
         value["timing"] = {"startTime": instant, "endTime": instant}
