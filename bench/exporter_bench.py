@@ -213,17 +213,8 @@ def handoff(env: dict[str, str], n: int = 3000) -> None:
     """The app-thread cost itself: p50/p99 of one `export([span])` call, as a SimpleSpanProcessor makes it."""
     from helicone_otel.exporter import HeliconeSpanExporter
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-    from opentelemetry.sdk.trace import TracerProvider
 
-    tracer = TracerProvider().get_tracer("bench")
-    message = {"role": "user", "parts": [{"type": "text", "content": "x" * 2000}]}
-    attrs = {"gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai", "gen_ai.request.model": "gpt-4o",
-             "gen_ai.input.messages": json.dumps([message])}  # fmt: skip
-    spans = []
-    for _ in range(n):
-        span = tracer.start_span("openai.chat", attributes=attrs)
-        span.end()
-        spans.append(span)
+    spans = gen_ai_spans(n)
     exporters = {
         "stock OTLP/HTTP": OTLPSpanExporter(endpoint=env["BENCH_OTLP"] + "/v1/traces"),
         "Helicone, otlp mode": HeliconeSpanExporter(mode="otlp", otlp_endpoint=env["BENCH_OTLP"]),
