@@ -83,7 +83,7 @@ class SpoolDrain:
             records = [r for f in frames for r in f.records]
             spans = sum(f.spans for f in frames)
             try:
-                await retry(functools.partial(self.sender.deliver, records), backoff, stop=self._wake,
+                await retry(self.sender.delivery(records), backoff, stop=self._wake,
                             on_retry=functools.partial(self._kafka_failed, spans))  # fmt: skip
             except Interrupted:  # kicked: try again now
                 self._wake.clear()

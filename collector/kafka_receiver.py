@@ -150,7 +150,7 @@ class KafkaReceiver:
             spans += span_count(request)
             out.extend(self.handler.encode(request, api_key))
         if out:
-            await retry(lambda: self.sender.deliver(out), Backoff(0.5), stop=self._stop, on_retry=self._failing)
+            await retry(self.sender.delivery(out), Backoff(0.5), stop=self._stop, on_retry=self._failing)
         self.failure = None
         self.metrics.add("otelcol_receiver_accepted_spans", spans, transport=TRANSPORT)
 

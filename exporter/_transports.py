@@ -199,8 +199,9 @@ class KafkaTransport:
             self._loop = asyncio.new_event_loop()
             self._sender = KafkaSender([self.config], self.metrics, timeout=10.0)
         try:
-            retry_sync(lambda: self._loop.run_until_complete(self._sender.deliver(encoded.records)), Backoff(0.5),
-                       deadline=deadline, stop=self._stop)  # fmt: skip
+            delivery = self._sender.delivery(encoded.records)
+            retry_sync(lambda: self._loop.run_until_complete(delivery()), Backoff(0.5), deadline=deadline,
+                       stop=self._stop)  # fmt: skip
         except (KafkaUnavailable, Interrupted) as exc:
             log.debug("records not sent: %s", exc)
             return SendResult(failed=len(encoded.records))

@@ -210,3 +210,53 @@ def test_unwritable_spool_answers_503_and_keeps_serving(kafka: LocalKafka, topic
         resource.prlimit(c.proc.pid, resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
         assert sender.post(c.http_url)
         assert sender.acked <= ids_in(kafka, topic, len(sender.acked))
+
+
+def test_a_retry_sends_only_the_records_kafka_did_not_acknowledge(kafka: LocalKafka, topic: str) -> None:
+    """A batch for two topics, one of which does not exist yet (the broker does not create topics):
+    the first attempt delivers the records of the topic that exists and fails the others; the retry,
+    once the topic is there, sends only those. The existing topic holds each record once, not twice."""
+    from helicone_otel.kafka.output import ExporterConfig
+    from helicone_otel.kafka.records import KafkaRecord
+    from helicone_otel.kafka.sender import METRICS, KafkaSender, KafkaUnavailable
+    from helicone_otel.metrics import Metrics
+
+    brokers = (kafka.bootstrap_servers,)
+    later = f"{topic}-later"
+    exporters = [ExporterConfig(name=name, brokers=brokers, topic=t, dead_letter_topic=f"{t}-dlq")
+                 for name, t in (("now", topic), ("later", later))]  # fmt: skip
+    batch = [KafkaRecord(topic, b"k%d" % i, b"now-%d" % i, (), "now") for i in range(3)]
+    batch += [KafkaRecord(later, b"k%d" % i, b"later-%d" % i, (), "later") for i in range(2)]
+
+    async def scenario() -> tuple[list[bytes], list[bytes]]:
+        sender = KafkaSender(exporters, Metrics(METRICS), timeout=4.0)
+        attempt = sender.delivery(batch)
+        try:
+            try:
+                await attempt()
+                raise AssertionError("a record for a missing topic was acknowledged")
+            except KafkaUnavailable as exc:
+                assert [r.value for r in exc.unsent] == [b"later-0", b"later-1"]
+            await create_topic(kafka.bootstrap_servers, later)
+            assert await attempt() == 0
+        finally:
+            await sender.stop()
+        return ([v for _, v, _ in await read_topic(kafka.bootstrap_servers, topic, 3)],
+                [v for _, v, _ in await read_topic(kafka.bootstrap_servers, later, 2)])  # fmt: skip
+
+    got_now, got_later = asyncio.run(scenario())
+    assert sorted(got_now) == [b"now-0", b"now-1", b"now-2"]
+    assert sorted(got_later) == [b"later-0", b"later-1"]
+    assert asyncio.run(end_offset(kafka.bootstrap_servers, topic)) == 3  # no record of the first attempt twice
+
+
+async def end_offset(bootstrap: str, topic: str) -> int:
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+    await consumer.start()
+    try:
+        partition = TopicPartition(topic, 0)
+        return (await consumer.end_offsets([partition]))[partition]
+    finally:
+        await consumer.stop()

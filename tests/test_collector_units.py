@@ -5,7 +5,7 @@ worker supervisor's metrics aggregation. Every behaviour here is also proven aga
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -40,6 +40,9 @@ class FakeSender:
             raise self.fail
         self.batches.append(list(records))
         return 0
+
+    def delivery(self, records: list[KafkaRecord]) -> Callable[[], Awaitable[int]]:
+        return lambda: self.deliver(records)
 
 
 def handler(sender: FakeSender, **receiver: Any) -> tuple[TraceHandler, Metrics]:
@@ -115,12 +118,14 @@ def test_a_record_kafka_refuses_for_good_goes_to_the_dead_letter_topic() -> None
     assert metrics.get("helicone_otel_records_dead_lettered", exporter="kafka") == 1
 
 
-def test_a_transient_failure_fails_the_whole_batch_for_a_retry() -> None:
+def test_a_transient_failure_returns_the_failed_records_for_a_retry() -> None:
     producer = FakeProducer({"t": KafkaConnectionError()})
     sender, metrics = sender_with(producer)
-    with pytest.raises(KafkaUnavailable, match="1 of 1 records failed"):
-        asyncio.run(sender.deliver([KafkaRecord("t", b"k", b"v", (), "kafka")]))
-    assert producer.sent == [] and metrics.get("helicone_otel_kafka_up") == 0
+    failing = KafkaRecord("t", b"k", b"v", (), "kafka")
+    with pytest.raises(KafkaUnavailable, match="1 of 2 records failed") as raised:
+        asyncio.run(sender.deliver([KafkaRecord("t-dlq", b"k", b"w", (), "kafka"), failing]))
+    assert raised.value.unsent == [failing] and producer.sent == [("t-dlq", b"w")]
+    assert metrics.get("helicone_otel_kafka_up") == 0 and metrics.get("helicone_otel_records_produced") == 1
 
 
 def test_workers_metrics_add_up_except_the_few_that_do_not() -> None:

@@ -2,8 +2,9 @@
 
 Defaults a careful operator would pick: idempotent producer (acks=all), compression on, a short
 linger. A record the broker can never take (too large, invalid topic) is a permanent error and goes
-to its exporter's dead-letter topic with the error in a header; every other failure is transient and
-the whole batch is retried by the caller (duplicates are allowed, losses are not).
+to its exporter's dead-letter topic with the error in a header; every other failure is transient:
+`delivery(records)` is what a caller retries, and each attempt sends only the records no earlier
+attempt got acknowledged (a record whose acknowledgement was lost may still arrive twice; none is lost).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import (
@@ -45,7 +46,13 @@ METRICS: Help = {
 
 
 class KafkaUnavailable(Unavailable):
-    """Kafka did not take the batch (unreachable, slow, leader moving); retry the whole batch later."""
+    """Kafka did not take some records (unreachable, slow, leader moving): `unsent`, to retry later;
+    `dead_lettered` of the others went to a dead-letter topic."""
+
+    def __init__(self, message: str, unsent: Sequence[KafkaRecord] = (), dead_lettered: int = 0) -> None:
+        super().__init__(message)
+        self.unsent = list(unsent)
+        self.dead_lettered = dead_lettered
 
 
 def make_producer(cfg: ExporterConfig) -> AIOKafkaProducer:
@@ -99,49 +106,76 @@ class KafkaSender:
         found = producer.client.cluster.partitions_for_topic(self._configs[exporter].topic) if producer else None
         return len(found) if found else None
 
+    def delivery(self, records: Sequence[KafkaRecord]) -> Callable[[], Awaitable[int]]:
+        """What a caller retries until `records` are all delivered: each call sends the records no
+        earlier call got acknowledged and returns how many were dead-lettered in all."""
+        pending = list(records)
+        dead = 0
+
+        async def attempt() -> int:
+            nonlocal pending, dead
+            try:
+                dead += await self.deliver(pending)
+            except KafkaUnavailable as exc:
+                dead += exc.dead_lettered
+                pending = exc.unsent
+                raise
+            pending = []
+            return dead
+
+        return attempt
+
     async def deliver(self, records: Sequence[KafkaRecord]) -> int:
         """Produce `records` and wait for all acknowledgements; return how many were dead-lettered.
 
-        Raises KafkaUnavailable when any record failed transiently (the caller retries the batch)."""
+        Raises KafkaUnavailable, carrying the records that failed transiently, when any did."""
         started = time.monotonic()
-        try:
-            results = await asyncio.wait_for(self._send_all(records), self.timeout)
-        except TimeoutError as exc:
+        results = await self._send_all(records)
+        unsent: list[KafkaRecord] = []
+        error: BaseException | None = None
+        dead = 0
+        for record, result in zip(records, results, strict=True):
+            if result is None:
+                continue
+            if isinstance(result, PERMANENT):
+                try:
+                    await self._dead_letter(record, result)
+                    dead += 1
+                    continue
+                except KafkaUnavailable as exc:  # the dead letter failed: the record is tried again
+                    result = exc
+            unsent.append(record)
+            error = error or result
+        delivered = len(records) - len(unsent) - dead
+        self._metrics.add("helicone_otel_records_produced", delivered)
+        if unsent:
             self._metrics.set("helicone_otel_kafka_up", 0)
-            raise KafkaUnavailable(f"Kafka did not acknowledge {len(records)} records within {self.timeout}s") from exc
-        permanent = [(r, e) for r, e in zip(records, results, strict=True) if isinstance(e, PERMANENT)]
-        transient = [e for e in results if isinstance(e, BaseException) and not isinstance(e, PERMANENT)]
-        if transient:
-            self._metrics.set("helicone_otel_kafka_up", 0)
-            raise KafkaUnavailable(f"{len(transient)} of {len(records)} records failed: {transient[0]!r}")
+            raise KafkaUnavailable(f"{len(unsent)} of {len(records)} records failed: {error!r}", unsent, dead)
         self._metrics.set("helicone_otel_kafka_up", 1)
         self._metrics.observe("helicone_otel_produce_latency_seconds", time.monotonic() - started)
-        self._metrics.add("helicone_otel_records_produced", len(records) - len(permanent))
-        for record, error in permanent:
-            await self._dead_letter(record, error)
-        return len(permanent)
+        return dead
 
     async def _send_all(self, records: Sequence[KafkaRecord]) -> list[BaseException | None]:
-        futures: list[asyncio.Future[object] | BaseException] = []
-        for r in records:
-            if r.exporter not in self._configs:
-                r = self._orphaned(r)
-            try:
-                producer = await self._producer(r.exporter)
-                futures.append(await producer.send(r.topic, r.value, key=r.key, headers=list(r.headers)))
-            except (KafkaError, KafkaUnavailable, OSError) as exc:
-                futures.append(exc)
-        results: list[BaseException | None] = []
-        for f in futures:
-            if isinstance(f, BaseException):
-                results.append(f)
-                continue
-            try:
-                await f
-                results.append(None)
-            except (KafkaError, OSError) as exc:
-                results.append(exc)
-        return results
+        """Each record's outcome: None when acknowledged, else the error; all within `timeout`."""
+        deadline = asyncio.get_running_loop().time() + self.timeout
+        sent: list[asyncio.Future[object] | BaseException] = []
+        try:
+            async with asyncio.timeout_at(deadline):
+                for r in records:
+                    if r.exporter not in self._configs:
+                        r = self._orphaned(r)
+                    try:
+                        producer = await self._producer(r.exporter)
+                        sent.append(await producer.send(r.topic, r.value, key=r.key, headers=list(r.headers)))
+                    except (KafkaError, KafkaUnavailable, OSError) as exc:
+                        sent.append(exc)
+        except TimeoutError:
+            pass
+        futures = [f for f in sent if isinstance(f, asyncio.Future)]
+        if futures:
+            await asyncio.wait(futures, timeout=max(0.0, deadline - asyncio.get_running_loop().time()))
+        late = TimeoutError(f"Kafka did not acknowledge within {self.timeout}s")
+        return [_outcome(f, late) for f in sent] + [late] * (len(records) - len(sent))
 
     def _orphaned(self, record: KafkaRecord) -> KafkaRecord:
         """A spooled record of an exporter the configuration no longer has (renamed, removed): to the
@@ -175,3 +209,16 @@ class KafkaSender:
         for producer in self._producers.values():
             await stop_quietly(producer, timeout)
         self._producers.clear()
+
+
+def _outcome(sent: asyncio.Future[object] | BaseException, late: TimeoutError) -> BaseException | None:
+    if isinstance(sent, BaseException):
+        return sent
+    if not sent.done():
+        return late
+    if sent.cancelled():
+        return KafkaUnavailable("the producer cancelled the send")
+    error: BaseException | None = sent.exception()
+    if error is None or isinstance(error, (KafkaError, OSError)):
+        return error
+    raise error
