@@ -140,13 +140,22 @@ def test_otlp_proto_records_are_written_in_wire_format_as_protobuf_would() -> No
     assert both.resource_spans[1].scope_spans[0].scope.name == "other"
 
 
+def test_length_delimited_fields_are_written_as_protobuf_writes_them() -> None:
+    from google.protobuf.internal.encoder import _VarintBytes
+
+    from helicone_otel.kafka.records import _varint
+
+    for n in (0, 1, 0x7F, 0x80, 0x3FFF, 0x4000, 0x1FFFFF, 0x200000, 1 << 30, (1 << 35) + 3):
+        assert _varint(n) == _VarintBytes(n)
+
+
 def test_otlp_proto_puts_the_traces_of_one_partition_in_one_record_where_kafka_would_place_each() -> None:
     """With the topic's partition count known, a request of many traces becomes a record per partition
     (split at the size limit), keyed by one of its traces; every trace lands where Kafka's default
     partitioner puts its own key, so a trace's spans still meet in one partition."""
     from aiokafka.partitioner import murmur2 as aiokafka_murmur2
 
-    from helicone_otel.kafka.records import murmur2, partition_of
+    from helicone_otel.kafka.partitioner import murmur2, partition_of, partitions_of
 
     # Kafka's own test vectors (UtilsTest), Java ints; toPositive % n; and aiokafka's hash at every length
     for key, java in ((b"21", -973932308), (b"foobar", -790332482), (b"a-little-bit-long-string", -985981536),
@@ -155,6 +164,11 @@ def test_otlp_proto_puts_the_traces_of_one_partition_in_one_record_where_kafka_w
     for length in range(40):
         key = os.urandom(length)
         assert murmur2(key) == aiokafka_murmur2(key)
+    # many keys of one length hashed together (lanes of one int), or one by one: as aiokafka places each
+    for keys in ([os.urandom(16).hex().encode() for _ in range(100)], [os.urandom(8) for _ in range(9)],
+                 [os.urandom(n) for n in range(20)], [b"abcd"] * 3, []):  # fmt: skip
+        for n in (1, 7, 1000):
+            assert partitions_of(keys, n) == [(aiokafka_murmur2(k) & 0x7FFFFFFF) % n for k in keys]
     traces = [f"{i:032x}" for i in range(1, 41)]
     req = request(*(span(f"s{i}", {"x": "y" * 2000}, trace_id=t) for i, t in enumerate(traces)))
     for partitions, limit in ((3, 30_000), (1, 30_000), (3, 1_000_000)):

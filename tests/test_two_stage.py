@@ -26,7 +26,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.util.types import AttributeValue
 
-from helicone_otel.kafka.records import partition_of
+from helicone_otel.kafka.partitioner import partition_of
 
 KEY = "sk-helicone-tenant-a"
 

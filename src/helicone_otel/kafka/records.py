@@ -13,7 +13,6 @@ Nothing is dropped for its size: the largest string values of an oversized recor
 from __future__ import annotations
 
 import json
-import struct
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
@@ -25,6 +24,7 @@ from helicone_otel.otlp_json import request_to_dict
 from helicone_otel.semconv import MapOptions, MapResult, map_request
 
 from .output import ExporterConfig
+from .partitioner import partitions_of
 from .truncation import fit_record, fit_spans
 
 # Room left under max_message_bytes for the record's key, headers and Kafka's own framing.
@@ -155,6 +155,8 @@ def _serialize(request: ExportTraceServiceRequest, encoding: str) -> bytes:
 
 
 def _varint(n: int) -> bytes:
+    if n < 0x4000:  # one or two bytes: every span's length but a large one
+        return bytes((n,)) if n < 0x80 else bytes((n & 0x7F | 0x80, n >> 7))
     out = bytearray()
     while n >= 0x80:
         out.append(n & 0x7F | 0x80)
@@ -163,9 +165,12 @@ def _varint(n: int) -> bytes:
     return bytes(out)
 
 
+_TAGS = {number: bytes((number << 3 | 2,)) for number in (1, 2, 3)}  # wire type 2: length-delimited
+
+
 def _field(number: int, payload: bytes) -> bytes:
-    """A length-delimited protobuf field."""
-    return _varint(number << 3 | 2) + _varint(len(payload)) + payload
+    """A length-delimited protobuf field (numbers 1 to 3)."""
+    return _TAGS[number] + _varint(len(payload)) + payload
 
 
 def _proto_by_trace(request: ExportTraceServiceRequest) -> dict[bytes, bytes]:
@@ -187,34 +192,6 @@ def _proto_by_trace(request: ExportTraceServiceRequest) -> dict[bytes, bytes]:
                 scope_spans = _field(2, b"".join((scope, *spans, ss_schema)))
                 out.setdefault(trace_id, []).append(_field(1, resource + scope_spans + rs_schema))
     return {trace_id: b"".join(parts) for trace_id, parts in out.items()}
-
-
-def partition_of(key: bytes, partitions: int) -> int:
-    """The partition Kafka's default partitioner (Java's, and aiokafka's) gives a keyed record."""
-    return (murmur2(key) & 0x7FFFFFFF) % partitions
-
-
-_M, _MASK = 0x5BD1E995, 0xFFFFFFFF
-
-
-def murmur2(data: bytes) -> int:
-    """Kafka's murmur2 (`Utils.murmur2`), as an unsigned int: aiokafka's, reading four bytes at a time
-    (half its cost; the ingest hashes every trace of a request)."""
-    length = len(data)
-    h = 0x9747B28C ^ length
-    for k in struct.unpack_from(f"<{length // 4}I", data):
-        k = (k * _M) & _MASK
-        k = ((k ^ (k >> 24)) * _M) & _MASK
-        h = ((h * _M) & _MASK) ^ k
-    tail, extra = length & ~3, length & 3
-    if extra >= 3:
-        h ^= data[tail + 2] << 16
-    if extra >= 2:
-        h ^= data[tail + 1] << 8
-    if extra >= 1:
-        h = ((h ^ data[tail]) * _M) & _MASK
-    h = ((h ^ (h >> 13)) * _M) & _MASK
-    return h ^ (h >> 15)
 
 
 def _otlp(
@@ -274,8 +251,8 @@ def _by_partition(traces: dict[bytes, bytes], partitions: int, limit: int) -> It
     repeated fields)."""
     groups: dict[int, list[list[bytes]]] = {}
     sizes: dict[int, int] = {}
-    for trace_id, data in traces.items():
-        partition = partition_of(trace_id.hex().encode(), partitions)
+    placed = partitions_of([trace_id.hex().encode() for trace_id in traces], partitions)
+    for (trace_id, data), partition in zip(traces.items(), placed, strict=True):
         if partition not in groups or sizes[partition] + len(data) > limit:
             groups.setdefault(partition, []).append([])
             sizes[partition] = 0
