@@ -11,7 +11,9 @@ For each transport (HTTP/protobuf, gRPC) and span size (2 KB, 50 KB), 100-span r
 2. latency: open-loop at half the sustained rate; p50/p99 export latency;
 3. peak RSS of the collector processes (VmHWM; both stages for two-stage).
 Kinds: `one-stage` maps before acknowledging (otel-config.yaml's shape); `two-stage` is
-examples/two-stage (ingest to a spans topic, a mapping consumer group to the records topic). With --peer,
+examples/two-stage (ingest to a spans topic, a mapping consumer group to the records topic), both
+stages on this machine, the mapping stage at a lower CPU priority (`--mapping-nice`, default 10: what
+acknowledgement waits for goes first, the mapping catches up from Kafka). With --peer,
 the same load against the OpenTelemetry Collector in its recommended production shape (otlp receiver,
 memory_limiter, batch, kafka exporter with acks=all, zstd and a message per trace, sending_queue on
 file_storage; built by
@@ -116,7 +118,7 @@ class Target:
     """A running collector: ours in one or two stages, or the peer."""
 
     def __init__(self, kind: str, kafka: str, topic: str, workdir: Path, workers: int, peer: str | None,
-                 peer_fsync: bool = False) -> None:  # fmt: skip
+                 peer_fsync: bool = False, mapping_nice: int = 0) -> None:  # fmt: skip
         self.grpc_port, self.http_port = free_port(), free_port()
         self.procs: list[subprocess.Popen[bytes]] = []
         self.logs = []
@@ -137,7 +139,8 @@ class Target:
             self._start(helicone_cmd(config), workdir / "ingest.log")
             mapping = workdir / "mapping.yaml"
             mapping.write_text(mapping_yaml(kafka, spans, topic, workers))
-            self._start(helicone_cmd(mapping), workdir / "mapping.log")
+            nice = ["nice", "-n", str(mapping_nice)] if mapping_nice else []
+            self._start(nice + helicone_cmd(mapping), workdir / "mapping.log")
         else:
             config.write_text(f"""
 receivers:
@@ -262,7 +265,8 @@ def run_case(kind: str, transport: str, span_bytes: int, args: argparse.Namespac
              workdir: Path) -> dict[str, float]:  # fmt: skip
     topic = f"bench-{kind}-{transport}-{span_bytes}-{os.getpid()}"
     (workdir / topic).mkdir(parents=True)
-    target = Target(kind, kafka.bootstrap_servers, topic, workdir / topic, args.workers, args.peer, args.peer_fsync)
+    target = Target(kind, kafka.bootstrap_servers, topic, workdir / topic, args.workers, args.peer, args.peer_fsync,
+                    args.mapping_nice)  # fmt: skip
     try:
         payloads = Bodies(span_bytes)
         latencies: list[float] = []
@@ -359,6 +363,8 @@ def main() -> None:
     parser.add_argument("--kinds", default="one-stage,two-stage")
     parser.add_argument("--peer", default=None, help="path to the otelcol-kafka binary (bench/peers/build.sh)")
     parser.add_argument("--peer-fsync", action="store_true", help="the peer's file_storage fsyncs, as our spool")
+    parser.add_argument("--mapping-nice", type=int, default=10,
+                        help="two-stage: the mapping stage's nice value (0: same priority as the ingest)")  # fmt: skip
     parser.add_argument("--sizes", default="2000,50000")
     parser.add_argument("--transports", default="http,grpc")
     parser.add_argument("--mapping-scaling", action="store_true")
@@ -372,6 +378,7 @@ def main() -> None:
     kinds = args.kinds.split(",") + (["otelcol"] if args.peer else [])
     print(f"collector benchmark: {args.seconds:g}s per case, 100 spans/request, workers={args.workers}, "
           f"{os.cpu_count()} cores shared with the load generator"
+          + (f", two-stage mapping at nice {args.mapping_nice}" if "two-stage" in args.kinds else "")
           + (", the peer's file_storage with fsync" if args.peer_fsync else ""))  # fmt: skip
     print(f"{'collector':<16}{'transport':<10}{'span':>8}{'accepted/s':>13}{'into Kafka/s':>14}"
           f"{'p50 ms':>9}{'p99 ms':>9}{'peak RSS MiB':>14}{'lost spans':>12}")  # fmt: skip
