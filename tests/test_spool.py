@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -110,7 +111,10 @@ def test_the_drain_survives_any_failure_and_says_why(tmp_path: Path) -> None:
         def __init__(self) -> None:
             self.calls = 0
 
-        async def deliver(self, batch: list[KafkaRecord]) -> int:
+        def delivery(self, batch: list[KafkaRecord]) -> Callable[[], Awaitable[int]]:
+            return self.deliver
+
+        async def deliver(self) -> int:
             self.calls += 1
             if self.calls == 1:
                 raise KeyError("kafka")
