@@ -141,12 +141,12 @@ def test_otlp_proto_records_are_written_in_wire_format_as_protobuf_would() -> No
 
 
 def test_length_delimited_fields_are_written_as_protobuf_writes_them() -> None:
-    from google.protobuf.internal.encoder import _VarintBytes
+    from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
     from helicone_otel.kafka.records import _varint
 
     for n in (0, 1, 0x7F, 0x80, 0x3FFF, 0x4000, 0x1FFFFF, 0x200000, 1 << 30, (1 << 35) + 3):
-        assert _varint(n) == _VarintBytes(n)
+        assert b"\x18" + _varint(n) == AnyValue(int_value=n).SerializeToString()  # field 3, a varint
 
 
 def test_otlp_proto_puts_the_traces_of_one_partition_in_one_record_where_kafka_would_place_each() -> None:
