@@ -14,7 +14,7 @@ Message = dict[str, Any]
 Part = dict[str, Any]
 
 
-@dataclass
+@dataclass(slots=True)
 class Usage:
     input_tokens: int | None = None  # includes cache_read and cache_write, as OTel GenAI counts
     output_tokens: int | None = None
@@ -30,14 +30,14 @@ class Usage:
         return any(c != 0 for c in counts)
 
 
-@dataclass
+@dataclass(slots=True)
 class CallError:
     status: int
     type: str | None
     message: str | None
 
 
-@dataclass
+@dataclass(slots=True)
 class LlmCall:
     """One LLM call as read from one span (before de-duplication and body building)."""
 

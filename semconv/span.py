@@ -7,7 +7,6 @@ a value it cannot use instead of raising, so one broken attribute never loses th
 
 from __future__ import annotations
 
-import functools
 import json
 import math
 from collections.abc import Callable, Iterable, Iterator
@@ -50,14 +49,14 @@ def attributes(kvs: Iterable[KeyValue]) -> dict[str, Any]:
     return out
 
 
-@dataclass
+@dataclass(slots=True)
 class Event:
     name: str
     time_ns: int
     attrs: dict[str, Any]
 
 
-@dataclass
+@dataclass(slots=True)
 class SpanView:
     """What the mapper needs of a span, decoupled from protobuf."""
 
@@ -74,6 +73,7 @@ class SpanView:
     events: list[Event] = field(default_factory=list)
     resource: dict[str, Any] = field(default_factory=dict)
     raw: Span | None = None
+    _keys: str | None = field(default=None, init=False, repr=False, compare=False)  # keys "\n"-joined, once asked
 
     # --- tolerant readers ---------------------------------------------------------------------
 
@@ -81,9 +81,12 @@ class SpanView:
         """The first key holding a non-empty scalar, as a string."""
         for key in keys:
             value = self.attrs.get(key)
-            if isinstance(value, str) and value:
-                return value
-            if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if value is None:  # most keys a reader asks for are absent
+                continue
+            if isinstance(value, str):
+                if value:
+                    return value
+            elif isinstance(value, (int, float)) and not isinstance(value, bool):
                 return str(value)
         return None
 
@@ -128,11 +131,9 @@ class SpanView:
     def has_prefix(self, prefix: str) -> bool:
         """Whether any attribute key starts with `prefix`: one substring search in the keys joined once,
         so that a reader of a key family the span does not have costs nothing."""
+        if self._keys is None:
+            self._keys = "\n" + "\n".join(self.attrs)
         return "\n" + prefix in self._keys
-
-    @functools.cached_property
-    def _keys(self) -> str:
-        return "\n" + "\n".join(self.attrs)
 
 
 def to_int(value: Any) -> int | None:

@@ -6,6 +6,7 @@ and broken values are what we must survive rather than what anyone emits on purp
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
@@ -719,3 +720,6 @@ def test_key_families_are_found_by_whole_key_prefix_only() -> None:
     assert view.indexed("llm.request.functions") == []
     assert view.with_prefix("x.") == {"gen_ai.completion.0.content": "no"}
     assert view.with_prefix("gen_ai.completion.0.") == {"content": "hi"}
+    # a copy with other attributes (redaction, a merged call's timing) finds its own keys, not the original's
+    redacted = dataclasses.replace(view, attrs={"llm.request.functions.0.name": "f"})
+    assert redacted.has_prefix("llm.request.functions.") and not redacted.has_prefix("gen_ai.prompt.")
