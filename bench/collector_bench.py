@@ -275,13 +275,15 @@ def run_case(kind: str, transport: str, span_bytes: int, args: argparse.Namespac
         accepted_at = time.monotonic()
         spans = ok * 100
 
-        deadline = accepted_at + 60
         delivered = 0
-        while time.monotonic() < deadline and delivered < spans:
+        progress_at = accepted_at  # lost: still missing after 30 s without progress (a lagging stage is not)
+        while time.monotonic() < progress_at + 30 and delivered < spans:
             # ours: a record per LLM span; the peer: a message per trace (one span each here)
-            delivered = asyncio.run(kafka_count(kafka.bootstrap_servers, topic))
+            count = asyncio.run(kafka_count(kafka.bootstrap_servers, topic))
+            if count > delivered:
+                delivered, progress_at = count, time.monotonic()
             time.sleep(0.25)
-        in_kafka_at = time.monotonic()
+        in_kafka_at = progress_at
         lat: list[float] = []
         if ok:
             rate = ok / (accepted_at - t0)
