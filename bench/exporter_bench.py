@@ -159,6 +159,8 @@ def main() -> None:
         print()
         handoff(env)
         print()
+        app_stalls(env)
+        print()
         shipping_cpu(env)
     helicone.close()
 
@@ -230,6 +232,60 @@ def handoff(env: dict[str, str], n: int = 3000) -> None:
         times.sort()
         print(f"  {name:<24} p50 {statistics.median(times) * 1e6:8.1f} us   p99 {times[int(n * 0.99)] * 1e6:8.1f} us")
         exporter.shutdown()
+
+
+def app_stalls(env: dict[str, str], n: int = 1500) -> None:
+    """How long the app's own threads wait while an exporter ships in the background (the GIL, which
+    its thread holds while it encodes or maps): a probe thread does short slices of Python work and
+    records each slice's wall time, while the main thread hands 2 KB spans one at a time to the
+    exporter, about 300 per second. Less noisy than the calls' latency above, which swings by
+    milliseconds from run to run on a shared machine."""
+    from helicone_otel.exporter import HeliconeSpanExporter
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    def stock() -> tuple[Any, Any]:
+        processor = BatchSpanProcessor(OTLPSpanExporter(endpoint=env["BENCH_OTLP"] + "/v1/traces"))
+        return processor.on_end, processor.shutdown
+
+    def helicone(**settings: Any) -> tuple[Any, Any]:
+        exporter = HeliconeSpanExporter(**settings)
+        return (lambda span: exporter.export([span])), lambda: exporter.force_flush(30_000) and exporter.shutdown()
+
+    variants = {
+        "no exporter": lambda: (lambda span: None, lambda: None),
+        "stock OTLP, BatchSpanProcessor": stock,
+        "Helicone, direct mode": lambda: helicone(api_key="sk-helicone-test", base_url=env["BENCH_HELICONE"]),
+        "Helicone, Kafka mode": lambda: helicone(mode="kafka", kafka_brokers=env["BENCH_KAFKA"],
+                                                 kafka_topic="bench-exporter"),
+    }  # fmt: skip
+    spans = gen_ai_spans(n)
+    print(f"app threads' wait while {n} 2 KB spans ship (a probe's ~5 us slices of Python work, wall time)")
+    for name, make in variants.items():
+        export, finish = make()
+        slices: list[float] = []
+        done = threading.Event()
+
+        def probe(slices: list[float] = slices, done: threading.Event = done) -> None:
+            while not done.is_set():
+                t0 = time.perf_counter()
+                sum(range(200))
+                slices.append(time.perf_counter() - t0)
+
+        thread = threading.Thread(target=probe)
+        thread.start()
+        for span in spans:
+            export(span)
+            time.sleep(0.003)
+        finish()
+        done.set()
+        thread.join()
+        slices.sort()
+
+        def at(q: float, slices: list[float] = slices) -> float:
+            return slices[min(len(slices) - 1, int(len(slices) * q))] * 1e6
+
+        print(f"  {name:<32} p99 {at(0.99):7.0f} us   p99.9 {at(0.999):7.0f} us   p99.99 {at(0.9999):7.0f} us")
 
 
 if __name__ == "__main__":
