@@ -30,7 +30,7 @@ from helicone_otel.errors import Permanent, Retryable, Unavailable, http_failure
 from helicone_otel.retry import Backoff, Interrupted, retry_after, retry_sync
 
 from ._poster import Poster
-from ._views import span_views
+from ._views import span_ids, span_views
 
 log = logging.getLogger(__name__)
 
@@ -145,7 +145,7 @@ def _as_otlp(
 ) -> Iterator[tuple[ExportTraceServiceRequest, str, str]]:
     """The spans named in `wanted` (trace id, span id), each as a one-span OTLP request."""
     for span in spans:
-        ids = (f"{span.context.trace_id:032x}", f"{span.context.span_id:016x}") if span.context else ("", "")
+        ids = span_ids(span)
         if ids in wanted:
             yield encode_spans([span]), ids[0], ids[1]
 

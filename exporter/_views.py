@@ -20,6 +20,12 @@ def plain(attributes: Mapping[str, Any] | None) -> dict[str, Any]:
     return {k: list(v) if isinstance(v, tuple) else v for k, v in (attributes or {}).items()}
 
 
+def span_ids(span: ReadableSpan) -> tuple[str, str]:
+    """(trace id, span id) in hex, as OTLP spells them and mapping failures name them."""
+    context = span.context
+    return (f"{context.trace_id:032x}", f"{context.span_id:016x}") if context is not None else ("", "")
+
+
 def span_views(spans: Sequence[ReadableSpan]) -> list[SpanView]:
     """The batch's spans as views; each resource's attributes are converted once, shared by its spans."""
     resources: dict[int, dict[str, Any]] = {}
@@ -27,13 +33,14 @@ def span_views(spans: Sequence[ReadableSpan]) -> list[SpanView]:
 
 
 def _view(span: ReadableSpan, resources: dict[int, dict[str, Any]]) -> SpanView:
-    context, parent, resource = span.context, span.parent, span.resource
+    parent, resource = span.parent, span.resource
     attrs = resources.get(id(resource))
     if attrs is None:
         attrs = resources[id(resource)] = plain(resource.attributes if resource is not None else None)
+    trace_id, span_id = span_ids(span)
     return SpanView(
-        trace_id=f"{context.trace_id:032x}" if context is not None else "",
-        span_id=f"{context.span_id:016x}" if context is not None else "",
+        trace_id=trace_id,
+        span_id=span_id,
         parent_span_id=f"{parent.span_id:016x}" if parent is not None else "",
         name=span.name,
         scope=span.instrumentation_scope.name if span.instrumentation_scope is not None else "",
