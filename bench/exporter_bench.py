@@ -250,7 +250,12 @@ def app_stalls(env: dict[str, str], n: int = 1500) -> None:
 
     def helicone(**settings: Any) -> tuple[Any, Any]:
         exporter = HeliconeSpanExporter(**settings)
-        return (lambda span: exporter.export([span])), lambda: exporter.force_flush(30_000) and exporter.shutdown()
+
+        def finish() -> None:
+            exporter.force_flush(30_000)
+            exporter.shutdown()
+
+        return (lambda span: exporter.export([span])), finish
 
     variants = {
         "no exporter": lambda: (lambda span: None, lambda: None),
