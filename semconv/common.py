@@ -20,6 +20,10 @@ _ERROR_CODE = re.compile(
     re.IGNORECASE,
 )
 _SDK_PREFIX = re.compile(r"^Error code: \d{3} - ")  # how the OpenAI and Anthropic SDKs word HTTP errors
+# The Anthropic SDK from 2.17 words them "429 Slow down (request_id: req_1, path: /v1/messages, type:
+# rate_limit_error)": the status, the body's error.message, then the facts it has in that order, and after a blank
+# line the error's details as JSON when it has any.
+_ANTHROPIC_ERROR = re.compile(r"(\d{3}) (.*) \(((?:error_code|request_id|path|type): [^()\n]*)\)(?:\n\n.*)?", re.DOTALL)
 # time to first token in seconds: GenAI semconv after 1.41, pydantic-ai / logfire, older servers
 TTFT_SECONDS = (
     "gen_ai.response.time_to_first_chunk",
@@ -51,12 +55,13 @@ def read_error(span: SpanView, status: int | None) -> CallError | None:
     message = exc.get("exception.message") or span.status_message or None
     if not isinstance(message, str):
         message = None
+    worded = _ANTHROPIC_ERROR.fullmatch(message) if message else None
     if status is None or status < 400:
         found = _ERROR_CODE.search(message or "") or _ERROR_CODE.search(span.status_message or "")
-        code = int(next(g for g in found.groups() if g)) if found else 0
+        code = int(next(g for g in found.groups() if g)) if found else int(worded[1]) if worded else 0
         status = code if 400 <= code <= 599 else 500
     err_type = span.get_str("error.type") or _short_type(exc.get("exception.type"))
-    detail = _provider_error(message)
+    detail = _provider_error(message) or (_anthropic_error(worded) if worded else None)
     if detail:
         err_type = detail.get("type") or err_type
         message = detail.get("message") or message
@@ -86,6 +91,15 @@ def _provider_error(message: str | None) -> dict[str, str] | None:
     if not isinstance(error, dict):
         return None
     return {k: str(error[k]) for k in ("type", "message") if isinstance(error.get(k), str)}
+
+
+def _anthropic_error(worded: re.Match[str]) -> dict[str, str]:
+    """The provider's error type and message back from the Anthropic SDK's wording (see _ANTHROPIC_ERROR)."""
+    facts = dict(item.split(": ", 1) for item in worded[3].split(", ") if ": " in item)
+    detail = {"message": worded[2]}
+    if facts.get("type"):
+        detail["type"] = facts["type"]
+    return detail
 
 
 def chunk_events(span: SpanView) -> list[int]:

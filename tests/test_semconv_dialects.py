@@ -376,6 +376,35 @@ def test_provider_names_and_wire_formats(
     assert stored.priced == (want_provider != "CUSTOM")
 
 
+# --- errors as each SDK version words them ---------------------------------------------------------
+
+ANTHROPIC_CHAT = {**GENAI_CHAT, "gen_ai.provider.name": "anthropic", "gen_ai.request.model": "claude-x"}
+
+
+@pytest.mark.parametrize(
+    ("wording", "want"),
+    [
+        # anthropic < 2.17: the body after "Error code: N - ", as Python's repr of a dict
+        ("Error code: 429 - {'type': 'error', 'error': {'type': 'rate_limit_error', 'message': 'Slow down'}}",
+         (429, "rate_limit_error", "Slow down")),
+        # anthropic >= 2.17 (_error_classes.make_status_error): "N message (facts)", facts in a fixed order
+        ("429 Slow down (request_id: req_011, path: /v1/messages, type: rate_limit_error)",
+         (429, "rate_limit_error", "Slow down")),
+        ("529 Overloaded (see status) (error_code: overloaded_now, path: /v1/messages, type: overloaded_error)"
+         '\n\n{\n  "error_code": "overloaded_now",\n  "retry": true\n}',
+         (529, "overloaded_error", "Overloaded (see status)")),
+        ("400 status code (no body) (path: /v1/messages)", (400, "RateLimitError", "status code (no body)")),
+    ],
+)  # fmt: skip
+def test_anthropic_sdk_error_wordings_give_the_providers_type_message_and_status(
+    wording: str, want: tuple[int, str, str]
+) -> None:
+    result = map_request(request(span("chat", {**ANTHROPIC_CHAT, "error.type": "RateLimitError"}, error=wording)))
+    value = result.records[0].value
+    error = value["providerResponse"]["json"]["error"]
+    assert (value["providerResponse"]["status"], error["type"], error["message"]) == want
+
+
 # --- duplicates ----------------------------------------------------------------------------------
 
 
