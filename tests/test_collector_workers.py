@@ -49,7 +49,12 @@ def test_two_workers_share_ports_and_lose_nothing(kafka: LocalKafka, topic: str,
         time.sleep(1.0)
         for _ in range(10):
             assert sender.post(c.http_url)
+        # the restarted worker is "not answering" until it has bound its admin port; then ready again
+        deadline = time.monotonic() + 30
         ready = httpx.get(f"http://127.0.0.1:{c.health_port}/ready", timeout=10)
+        while ready.status_code != 200 and time.monotonic() < deadline:
+            time.sleep(0.2)
+            ready = httpx.get(f"http://127.0.0.1:{c.health_port}/ready", timeout=10)
         assert ready.status_code == 200, ready.text
 
 

@@ -13,6 +13,7 @@ import argparse
 import base64
 import hashlib
 import os
+import random
 import shutil
 import signal
 import socket
@@ -69,11 +70,33 @@ def resolve_classpath(version: str) -> str:
     return cached.read_text().strip()
 
 
+_HANDED_OUT: set[int] = set()
+
+
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+    """A free loopback port below the kernel's ephemeral range. A port bound to 0 comes from that range, where any
+    outgoing connection (a Kafka client's, say) may take it before the server that was handed it binds it."""
+    low = _ephemeral_low()
+    for _ in range(200):
+        port = random.randrange(10000, low) if low > 11000 else 0
+        if port in _HANDED_OUT:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            found: int = s.getsockname()[1]
+        _HANDED_OUT.add(found)
+        return found
+    raise OSError("no free loopback port below the ephemeral range")
 
 
 def _cluster_id() -> str:
