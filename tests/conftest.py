@@ -20,11 +20,20 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools" / "kafka"))
 sys.path.insert(0, str(Path(__file__).resolve().parent / "support"))  # fakes, builders, capture drivers
 
+from capture_envs import LEGACY_PYTHON, capture_library_versions
 from helicone_rules import response_of
 from localkafka import LocalKafka
 
 KAFKA_FIXTURES = {"kafka", "own_kafka", "topic"}
 CAPTURE_FIXTURES = {"capture", "vercel", "providers", "emitter"}
+
+
+def pytest_report_header() -> list[str]:
+    """The capture libraries' versions, first thing in the run: a capture that breaks says what it ran."""
+    return [
+        "capture environments (direct dependencies, as installed):",
+        *(f"  {line}" for line in capture_library_versions(Path(sys.prefix))),
+    ]
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -82,7 +91,6 @@ def topic(kafka: LocalKafka) -> str:
 # --- real instrumentation captures ---------------------------------------------------------------
 
 ROOT = Path(__file__).resolve().parents[1]
-LEGACY_PYTHON = ROOT / ".venv-legacy" / "bin" / "python"
 
 
 @dataclass

@@ -12,11 +12,11 @@ import subprocess
 from typing import Any
 
 import pytest
+from capture_envs import EMITTERS_PYTHON
 from conftest import ROOT, Capture, load_capture
 from helicone_otel.semconv import MapResult, map_request
 from helicone_rules import stored_record
 
-EMITTERS_PYTHON = ROOT / ".venv-emitters" / "bin" / "python"
 KINDS = ("litellm", "litellm-latest", "pydantic-ai", "pydantic-ai-sdk", "llamaindex", "agents-openinference",
          "agents-openllmetry", "openlit")  # fmt: skip
 

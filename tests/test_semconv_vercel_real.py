@@ -9,14 +9,15 @@ import json
 from typing import Any
 
 import pytest
-from conftest import ROOT, Capture, run_capture
+from capture_envs import VERCEL_DIR
+from conftest import Capture, run_capture
 from helicone_otel.semconv import MapResult, map_request
 from helicone_rules import response_of
 
 
 @pytest.fixture(scope="module")
 def vercel(tmp_path_factory: pytest.TempPathFactory) -> Capture:
-    assert (ROOT / "tests" / "vercel" / "node_modules").is_dir(), "the AI SDK is not installed: run `make test`"
+    assert (VERCEL_DIR / "node_modules").is_dir(), "the AI SDK is not installed: run `make test`"
     return run_capture("vercel", tmp_path_factory.mktemp("vercel"))
 
 

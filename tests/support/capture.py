@@ -20,6 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import contextlib
 
+from capture_envs import VERCEL_SCRIPT
 from fakeprovider import FakeProvider
 from offline import loopback_only
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
@@ -351,7 +352,6 @@ def setup(kind: str, collect: Collect) -> Callable[[str, Callable[[], Any]], Non
     raise SystemExit(f"unknown instrumentation {kind}")
 
 
-VERCEL_DIR = Path(__file__).resolve().parents[1] / "vercel"
 VERCEL_SCENARIOS = (
     "openai.chat", "openai.stream", "openai.tool_call", "openai.error", "openai.embeddings",
     "anthropic.chat", "anthropic.stream",
@@ -392,7 +392,7 @@ def capture_vercel(out: Path, only: set[str]) -> None:
             if only and name not in only:
                 continue
             before = len(fake.served)
-            args = [str(VERCEL_DIR / "capture.mjs"), name, fake.openai_base_url, fake.anthropic_base_url, url]
+            args = [str(VERCEL_SCRIPT), name, fake.openai_base_url, fake.anthropic_base_url, url]
             subprocess.run(["node", *args], check=True, timeout=120)
             for entry in fake.served[before:]:
                 entry["scenario"] = name
