@@ -4,7 +4,14 @@ Appends are framed (`length, crc32, payload`) into segment files named by their 
 Concurrent appends are written together and made durable with one fsync (group commit) when the
 policy is `always`; `interval` fsyncs on a timer (safe against a process crash, not a power cut);
 `never` leaves it to the OS. A reader (the Kafka sender) consumes frames in order from the committed
-offset and commits what the broker acknowledged; whole segments behind the commit are deleted.
+offset and commits what the broker acknowledged.
+
+Disk space comes back as records are delivered, so a spool on a small or full disk recovers by itself: whole
+segments behind the commit are deleted; once everything written is committed the tail segment is emptied and
+takes the next offset as its name; and the tail rolls to a new segment as soon as `reclaim_bytes` of it are
+delivered, so the delivered part is deleted at the next commit. The commit offset is written in place, into one
+of two checksummed slots of a file made at open, so committing never needs new space. A write that finds the disk
+full fails that request (the client retries) and marks the spool `disk_full` until space is free again.
 
 One process at a time owns a spool directory (an exclusive `flock` on its `.lock`, released by the
 kernel when the process ends, however it ends): a second collector started with the same
@@ -18,9 +25,11 @@ which can repeat records the broker already had (at-least-once; record ids are d
 from __future__ import annotations
 
 import asyncio
+import errno
 import fcntl
 import os
 import struct
+import threading
 import time
 import zlib
 from collections.abc import Sequence
@@ -37,6 +46,9 @@ _U32 = struct.Struct(">I")
 _I32 = struct.Struct(">i")
 SEGMENT_SUFFIX = ".seg"
 MAX_FRAME_BYTES = 1 << 30
+RECLAIM_BYTES = 1 << 20  # delivered bytes at the head of the tail segment that make it roll
+_CURSOR_SLOT = 12  # offset (8 bytes) + crc32 of it; the cursor file holds two slots
+_NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
 
 
 class SpoolFull(Unavailable):
@@ -107,13 +119,15 @@ class Spool:
         fsync: str = "always",
         fsync_interval: float = 0.1,
         segment_bytes: int = 64 * 1024 * 1024,
+        reclaim_bytes: int = RECLAIM_BYTES,
     ) -> None:
         self.directory = Path(directory)
         self.max_bytes = max_bytes
         self.fsync = fsync
         self.fsync_interval = fsync_interval
         self.segment_bytes = segment_bytes
-        self.directory.mkdir(parents=True, exist_ok=True)
+        self.reclaim_bytes = min(reclaim_bytes, segment_bytes)
+        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._lock = os.open(self.directory / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -121,11 +135,18 @@ class Spool:
             os.close(self._lock)
             raise SpoolInUse(f"{self.directory} is owned by another running process") from None
         self._cursor_path = self.directory / "committed"
-        self.committed = self._read_cursor()
+        self._cursor = os.open(self._cursor_path, os.O_RDWR | os.O_CREAT, 0o600)
+        cursor = self.committed = self._read_cursor()
         self._segments: list[int] = []  # starting offsets, ascending
         self.end, self.torn_bytes = self._recover()
         self.committed = max(self.committed, self._segments[0] if self._segments else 0)
         self.committed = min(self.committed, self.end)
+        if self.committed != cursor:  # both slots, or the other slot's offset would win at the next open
+            self._write_cursor(self.committed, both=True)
+        self._written = self.end  # end of what is in the tail file (self.end moves once the writer reports)
+        self._tail_lock = threading.Lock()  # the writer thread and the committing thread both change the tail
+        self.disk_full: str | None = None  # why the last write failed for space, until a write succeeds
+        self.refused: int | None = None  # size of the last append refused by max_bytes, until it would fit
         self._fd = self._open_tail()
         self._pending: list[tuple[bytes, asyncio.Future[None]]] = []
         self._pending_bytes = 0
@@ -143,13 +164,36 @@ class Spool:
         return self.directory / f"{start:020d}{SEGMENT_SUFFIX}"
 
     def _read_cursor(self) -> int:
-        try:
-            data = self._cursor_path.read_bytes()
-        except FileNotFoundError:
-            return 0
-        if len(data) == 12 and zlib.crc32(data[:8]) == _U32.unpack(data[8:])[0]:
-            return int.from_bytes(data[:8], "big")
-        return 0  # unreadable cursor: replay everything (duplicates, never loss)
+        """The higher of the cursor's two slots that passes its checksum (a write torn by a crash leaves the
+        other); with neither, 0: replay everything (duplicates, never loss)."""
+        data = os.pread(self._cursor, 2 * _CURSOR_SLOT, 0)
+        if len(data) < 2 * _CURSOR_SLOT:  # new, or written by a version with one slot: make room for two now
+            os.pwrite(self._cursor, data.ljust(2 * _CURSOR_SLOT, b"\0"), 0)
+            os.fsync(self._cursor)
+        return max(0, *self._slots(data))
+
+    @staticmethod
+    def _slots(data: bytes) -> tuple[int, int]:
+        """Each slot's offset, -1 where it fails its checksum (never written, or torn)."""
+        found = []
+        for at in (0, _CURSOR_SLOT):
+            slot = data[at : at + _CURSOR_SLOT]
+            valid = len(slot) == _CURSOR_SLOT and zlib.crc32(slot[:8]) == _U32.unpack(slot[8:])[0]
+            found.append(int.from_bytes(slot[:8], "big") if valid else -1)
+        return found[0], found[1]
+
+    def _write_cursor(self, offset: int, both: bool = False) -> None:
+        """Overwrite the slot that holds the lower offset (or both): in place, so it needs no new space on a
+        full disk."""
+        encoded = offset.to_bytes(8, "big")
+        slot = encoded + _U32.pack(zlib.crc32(encoded))
+        if both:
+            os.pwrite(self._cursor, slot + slot, 0)
+        else:
+            first, second = self._slots(os.pread(self._cursor, 2 * _CURSOR_SLOT, 0))
+            os.pwrite(self._cursor, slot, 0 if first <= second else _CURSOR_SLOT)
+        if self.fsync != "never":
+            os.fdatasync(self._cursor)
 
     def _recover(self) -> tuple[int, int]:
         """Find segments, validate the last one, cut a torn tail; return (end offset, bytes cut)."""
@@ -183,7 +227,7 @@ class Spool:
         return last + pos, len(data) - pos
 
     def _open_tail(self) -> int:
-        return os.open(self._segment_path(self._segments[-1]), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        return os.open(self._segment_path(self._segments[-1]), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
 
     # --- size ------------------------------------------------------------------------------------
 
@@ -199,10 +243,27 @@ class Spool:
 
     # --- appending (group commit) ----------------------------------------------------------------
 
+    def full_reason(self) -> str | None:
+        """Why the spool refuses appends now (its byte limit, or the disk), for readiness; None when it takes them.
+        Both clear by themselves: the limit once the drain has made room, the disk once the filesystem has it."""
+        if self.refused is not None:
+            if self.size_bytes + self.refused <= self.max_bytes:
+                self.refused = None
+            else:
+                return f"spool full: {self.size_bytes} of {self.max_bytes} bytes not yet in Kafka"
+        if self.disk_full is not None:
+            stat = os.statvfs(self.directory)
+            if stat.f_bavail * stat.f_frsize >= self.reclaim_bytes:
+                self.disk_full = None
+            else:
+                return f"spool disk full: {self.disk_full}"
+        return None
+
     async def append(self, records: Sequence[KafkaRecord], spans: int) -> None:
         """Return once the frame is written (and fsynced under `always`); raise SpoolFull if no room."""
         frame = encode_frame(records, spans)
         if self.size_bytes + len(frame) > self.max_bytes:
+            self.refused = len(frame)
             raise SpoolFull(f"spool holds {self.size_bytes} of {self.max_bytes} bytes not yet in Kafka")
         loop = asyncio.get_running_loop()
         if self._writer is None:
@@ -231,12 +292,15 @@ class Spool:
                 await loop.run_in_executor(None, self._write, data)
             except OSError as exc:  # disk full, I/O error: these frames are not durable
                 self._pending_bytes -= len(data)
+                if exc.errno in _NO_SPACE:
+                    self.disk_full = f"{exc.strerror} in {self.directory}"
                 error = OSError(exc.errno, f"spool write failed: {exc.strerror}")
                 for _, future in batch:
                     if not future.done():
                         future.set_exception(error)
                 continue
             self._pending_bytes -= len(data)
+            self.disk_full = None
             if self._oldest_unacked is None:
                 self._oldest_unacked = time.time()
             self.end += len(data)
@@ -246,20 +310,30 @@ class Spool:
             self.appended.set()
 
     def _write(self, data: bytes) -> None:
-        if self.end - self._segments[-1] >= self.segment_bytes:
-            os.close(self._fd)
-            self._segments.append(self.end)
-            self._fd = self._open_tail()
-        written = 0
-        try:
-            while written < len(data):
-                written += os.write(self._fd, data[written:])
-            if self.fsync == "always":
-                os.fsync(self._fd)
-        except OSError:
-            # Leave no partial frame behind: the next append must start on a frame boundary.
-            os.ftruncate(self._fd, self.end - self._segments[-1])
-            raise
+        with self._tail_lock:
+            tail = self._segments[-1]
+            if self._written - tail >= self.segment_bytes or self.committed - tail >= self.reclaim_bytes:
+                self._roll()
+            written = 0
+            try:
+                while written < len(data):
+                    written += os.write(self._fd, data[written:])
+                if self.fsync == "always":
+                    os.fsync(self._fd)
+            except OSError as exc:
+                # Leave no partial frame behind: the next append must start on a frame boundary.
+                os.ftruncate(self._fd, self._written - self._segments[-1])
+                if exc.errno in _NO_SPACE and self.committed > self._segments[-1]:
+                    self._roll()  # the delivered head of this segment goes at the next commit
+                raise
+            self._written += len(data)
+
+    def _roll(self) -> None:
+        """Start a new tail segment at the end of what is written (under the tail lock)."""
+        fd = os.open(self._segment_path(self._written), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        os.close(self._fd)
+        self._fd = fd
+        self._segments.append(self._written)
 
     async def _sync_loop(self) -> None:
         loop = asyncio.get_running_loop()
@@ -275,9 +349,11 @@ class Spool:
         total = 0
         pos = start
         while pos < self.end and (not frames or total < max_bytes):
-            index = max(i for i, s in enumerate(self._segments) if s <= pos)
-            seg_start = self._segments[index]
-            seg_end = self._segments[index + 1] if index + 1 < len(self._segments) else self.end
+            with self._tail_lock:
+                segments = list(self._segments)
+            index = max(i for i, s in enumerate(segments) if s <= pos)
+            seg_start = segments[index]
+            seg_end = segments[index + 1] if index + 1 < len(segments) else self.end
             if pos >= seg_end:
                 break
             with open(self._segment_path(seg_start), "rb") as f:
@@ -298,19 +374,21 @@ class Spool:
         return frames
 
     def commit(self, offset: int, oldest_remaining: float | None = None) -> None:
-        """Everything before `offset` is in Kafka: persist the offset and delete spent segments."""
+        """Everything before `offset` is in Kafka: persist the offset and give back the space it frees."""
         if offset <= self.committed:
             return
+        self._write_cursor(offset)
         self.committed = offset
-        data = offset.to_bytes(8, "big")
-        tmp = self._cursor_path.with_suffix(".tmp")
-        with open(tmp, "wb") as f:
-            f.write(data + _U32.pack(zlib.crc32(data)))
-            if self.fsync != "never":
-                os.fsync(f.fileno())
-        os.replace(tmp, self._cursor_path)
-        while len(self._segments) > 1 and self._segments[1] <= offset:
-            self._segment_path(self._segments.pop(0)).unlink(missing_ok=True)
+        with self._tail_lock:
+            while len(self._segments) > 1 and self._segments[1] <= offset:
+                self._segment_path(self._segments.pop(0)).unlink(missing_ok=True)
+            tail = self._segments[-1]
+            if offset == self._written > tail:
+                # All of the tail is delivered: empty it, then name it after the offset its next byte will have.
+                # A crash between the two leaves an empty segment under its old name, which opens as empty.
+                os.ftruncate(self._fd, 0)
+                os.rename(self._segment_path(tail), self._segment_path(offset))
+                self._segments[-1] = offset
         self._oldest_unacked = oldest_remaining if offset < self.end else None
 
     async def close(self) -> None:
@@ -323,4 +401,5 @@ class Spool:
         self._writer = self._syncer = None
         os.fsync(self._fd)
         os.close(self._fd)
+        os.close(self._cursor)
         os.close(self._lock)  # releases the flock

@@ -161,3 +161,68 @@ def test_one_process_owns_a_spool_and_a_second_collector_takes_the_next(tmp_path
             await s.close()
 
     asyncio.run(main())
+
+
+def test_delivered_space_comes_back_and_a_reopen_replays_nothing(tmp_path: Path) -> None:
+    async def main() -> None:
+        spool = Spool(tmp_path, max_bytes=10**8)
+        for i in range(5):
+            await spool.append(records(2, 1000, str(i)), spans=2)
+        frames = spool.read(spool.committed, 10**8)
+        spool.commit(frames[2].end)  # part delivered: nothing of the tail can go yet
+        assert sum(p.stat().st_size for p in tmp_path.glob("*.seg")) == spool.end
+        spool.commit(frames[-1].end)  # all delivered: the tail is emptied and named after the next offset
+        assert [p.stat().st_size for p in tmp_path.glob("*.seg")] == [0]
+        assert next(tmp_path.glob("*.seg")).stem == f"{spool.end:020d}"
+        await spool.append(records(1, 10, "after"), spans=1)
+        await spool.close()
+        reopened = Spool(tmp_path, max_bytes=10**8)
+        assert [f.records[0].key for f in reopened.read(reopened.committed, 10**8)] == [b"kafter0"]
+
+    asyncio.run(main())
+
+
+def test_the_tail_rolls_once_its_delivered_head_is_worth_reclaiming(tmp_path: Path) -> None:
+    async def main() -> None:
+        spool = Spool(tmp_path, max_bytes=10**8, reclaim_bytes=4096)
+        await spool.append(records(5, 1000, "a"), spans=5)
+        await spool.append(records(1, 10, "b"), spans=1)  # keeps the tail from being wholly delivered
+        spool.commit(spool.read(0, 1)[0].end)
+        await spool.append(records(1, 10, "c"), spans=1)  # >= 4 KiB of the tail delivered: a new tail
+        assert len(list(tmp_path.glob("*.seg"))) == 2
+        spool.commit(spool.read(spool.committed, 1)[0].end)  # the old segment is now all delivered
+        assert len(list(tmp_path.glob("*.seg"))) == 1
+        await spool.close()
+
+    asyncio.run(main())
+
+
+def test_a_torn_cursor_slot_falls_back_to_the_other_and_old_cursors_still_read(tmp_path: Path) -> None:
+    async def main() -> list[int]:
+        spool = Spool(tmp_path, max_bytes=10**8)
+        for i in range(4):
+            await spool.append(records(1, 100, str(i)), spans=1)
+        ends = [f.end for f in spool.read(0, 10**8)]
+        spool.commit(ends[0])
+        spool.commit(ends[1])
+        await spool.close()
+        return ends
+
+    ends = asyncio.run(main())
+    cursor = tmp_path / "committed"
+    data = bytearray(cursor.read_bytes())
+    newest = 0 if int.from_bytes(data[:8], "big") == ends[1] else 12
+    data[newest + 3] ^= 0xFF  # the newer slot torn by a crash: the older one holds
+    cursor.write_bytes(bytes(data))
+    assert committed_at_open(tmp_path) == ends[0]
+    cursor.write_bytes(bytes(data[12 - newest : 24 - newest]))  # one slot, as before two were kept
+    assert committed_at_open(tmp_path) == ends[0]
+
+
+def committed_at_open(directory: Path) -> int:
+    async def main() -> int:
+        spool = Spool(directory, max_bytes=10**8)
+        await spool.close()
+        return spool.committed
+
+    return asyncio.run(main())
