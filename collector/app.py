@@ -27,7 +27,7 @@ from starlette.routing import Mount
 
 from helicone_otel.admin import bind, health_app, metrics_app, start_http_server
 from helicone_otel.kafka.sender import KafkaSender
-from helicone_otel.lifecycle import run_until_signal
+from helicone_otel.lifecycle import finish_or_cancel, run_until_signal
 
 from ._grpc import start_grpc_server
 from ._http import create_app
@@ -120,24 +120,29 @@ class Collector:
         self._kafka: KafkaReceiver | None = None
         self._opened: set[Path] = set()
         self._adopter: asyncio.Task[None] | None = None
+        self._watcher: asyncio.Task[None] | None = None
 
     def ready(self) -> tuple[bool, str]:
+        """Not ready, with the reason, while requests would be refused (spool or disk full) or Kafka cannot be
+        reached (the producers' connections, looked at every second), or the spool is not moving."""
         if self._kafka is not None and self._kafka.failure is not None:
             return False, f"Kafka receiver: {self._kafka.failure}"
+        full = next(filter(None, (s.full_reason() for s in self.spools)), None)
+        if full is not None:
+            return False, full
         waiting = sum(s.size_bytes for s in self.spools)
+        kept = f"; {waiting} bytes waiting in the spool" if waiting else ""
+        down = self.sender.unreachable()
+        if down is not None:
+            return False, f"Kafka unreachable: {down}{kept}"
         failing = next((d.failure for d in self.drains if d.failure is not None), None)
         if failing is not None and waiting:
-            return False, f"{failing}; {waiting} bytes waiting in the spool"
-        if (
-            not self.drains
-            and self.metrics.get("helicone_otel_kafka_up") == 0
-            and self.metrics.total("helicone_otel_records_produced")
-        ):
-            return False, "Kafka unreachable"
+            return False, f"{failing}{kept}"
         return True, "ok"
 
     async def start(self) -> None:
         config, metrics = self.config, self.metrics
+        self._watcher = asyncio.get_running_loop().create_task(self.sender.watch())
         spool = None
         if config.spool is not None:
             spool = _own_spool(config.spool, self.role, self._opened)
@@ -150,6 +155,8 @@ class Collector:
             metrics.gauge("otelcol_exporter_queue_size", lambda: float(sum(s.size_bytes for s in spools)))
             metrics.gauge("otelcol_exporter_queue_capacity", lambda: capacity)
             metrics.gauge("helicone_otel_spool_oldest_age_seconds", lambda: max(s.oldest_age() for s in spools))
+            metrics.gauge("helicone_otel_spool_full", lambda: float(any(s.refused is not None for s in spools)))
+            metrics.gauge("helicone_otel_spool_disk_full", lambda: float(any(s.disk_full is not None for s in spools)))
         handler = TraceHandler(config, metrics, self.sender, spool)
         if config.kafka_receiver is not None:
             self._kafka = KafkaReceiver(config, handler, self.sender, metrics)
@@ -216,6 +223,8 @@ class Collector:
             log.info("spool drained" if all(results) else "spool kept for the next start")
         for s in self.spools:
             await s.close()
+        if self._watcher is not None:
+            await finish_or_cancel(self._watcher, 0)
         await self.sender.stop(timeout=max(0.5, min(5.0, deadline - loop.time())))
         await _stop_servers(self._admin)
         log.info("stopped")

@@ -19,6 +19,8 @@ NAMES: metrics.Help = {
     "helicone_otel_mapping_failed_spans": ("counter", "Spans semconv could not map (sent raw to the DLQ)."),
     "helicone_otel_spool_bytes": ("gauge", "Bytes in the spool not yet acknowledged by Kafka."),
     "helicone_otel_spool_oldest_age_seconds": ("gauge", "Age of the oldest spooled frame."),
+    "helicone_otel_spool_full": ("gauge", "1 while the spool refuses requests for its max_bytes."),
+    "helicone_otel_spool_disk_full": ("gauge", "1 while the spool's disk has no room for the last request."),
     **sender.METRICS,
 }
 

@@ -55,6 +55,9 @@ def aggregate(texts: list[str]) -> str:
                 values[series] = max(values[series], number)
             else:
                 values[series] += number
+    # A worker that has not yet counted a labelled family shows it as one unlabelled 0: not a series of its own.
+    labelled = {series.split("{", 1)[0] for series in values if "{" in series}
+    order = [line for line in order if not (line in labelled and values[line] == 0)]
     return "\n".join(line if line.startswith("#") else f"{line} {values[line]:g}" for line in order) + "\n"
 
 

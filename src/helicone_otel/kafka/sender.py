@@ -5,6 +5,11 @@ linger. A record the broker can never take (too large, invalid topic) is a perma
 to its exporter's dead-letter topic with the error in a header; every other failure is transient:
 `delivery(records)` is what a caller retries, and each attempt sends only the records no earlier
 attempt got acknowledged (a record whose acknowledgement was lost may still arrive twice; none is lost).
+
+`watch()` keeps `kafka_up` and `unreachable()` true to the producers' own connections, checked every second, so
+readiness turns within about two seconds of a broker going away rather than at the produce timeout. It says
+so once (a WARNING when Kafka goes, an INFO when it is back); aiokafka's own per-attempt connection errors and
+its complaint about a topic it is about to create are kept at DEBUG.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from .output import ExporterConfig
 from .records import KafkaRecord
 
 log = logging.getLogger(__name__)
+WATCH_EVERY = 1.0  # seconds between looks at the producers' connections
 PERMANENT = (MessageSizeTooLargeError, RecordTooLargeError, InvalidTopicError, UnsupportedForMessageFormatError)
 
 # The metrics a sender keeps, for the registry of whichever service runs it.
@@ -40,9 +46,26 @@ METRICS: Help = {
     "helicone_otel_records_produced": ("counter", "Kafka records acknowledged by the broker."),
     "helicone_otel_records_dead_lettered": ("counter", "Records sent to a dead-letter topic."),
     "helicone_otel_records_dropped": ("counter", "Records that could go nowhere, not even a dead-letter topic."),
-    "helicone_otel_kafka_up": ("gauge", "1 when the last produce succeeded, 0 after a failure."),
+    "helicone_otel_kafka_up": ("gauge", "1 while every exporter's producer reaches a broker (checked each second)."),
     "helicone_otel_produce_latency_seconds": ("histogram", "Time from produce to broker acknowledgement."),
 }
+
+
+class _Quieter(logging.Filter):
+    """aiokafka logs ERROR on every failed connection attempt (several per retry) and when a topic it is about to
+    create is not yet in the metadata: DEBUG here, since the sender reports both once in its own words."""
+
+    NOISE = ("Unable connect to", "Unable to update metadata", "not found in cluster metadata")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.ERROR and any(n in str(record.msg) for n in self.NOISE):
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+            return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
+        return True
+
+
+for _name in ("aiokafka", "aiokafka.client", "aiokafka.cluster", "aiokafka.conn"):
+    logging.getLogger(_name).addFilter(_Quieter())
 
 
 class KafkaUnavailable(Unavailable):
@@ -75,6 +98,7 @@ class KafkaSender:
         self._lock = asyncio.Lock()
         self._metrics = metrics
         self.timeout = timeout
+        self._down: dict[str, str] = {}  # exporter -> why its producer has no broker connection, from watch()
         metrics.set("helicone_otel_kafka_up", 0)
 
     async def _producer(self, name: str) -> AIOKafkaProducer:
@@ -98,6 +122,43 @@ class KafkaSender:
                     )
                 self._producers[name] = producer
             return self._producers[name]
+
+    def unreachable(self) -> str | None:
+        """Why some exporter's Kafka cannot be reached now (its producer's connection state), or None."""
+        return "; ".join(f"{name}: {why}" for name, why in self._down.items()) or None
+
+    async def watch(self, every: float = WATCH_EVERY) -> None:
+        """Look at every exporter's connection each `every` seconds (connecting a producer not yet started), set
+        `kafka_up` and log each change of state once. Runs until cancelled."""
+        while True:
+            for name in self._configs:
+                why = await self._probe(name)
+                if why is None and name in self._down:
+                    log.info("Kafka is reachable again for exporter %s", name)
+                    del self._down[name]
+                elif why is not None and name not in self._down:
+                    log.warning("Kafka unreachable for exporter %s: %s", name, why)
+                    self._down[name] = why
+                elif why is not None:
+                    self._down[name] = why
+            self._metrics.set("helicone_otel_kafka_up", 0 if self._down else 1)
+            await asyncio.sleep(every)
+
+    async def _probe(self, name: str) -> str | None:
+        try:
+            producer = await self._producer(name)
+        except KafkaUnavailable as exc:
+            return str(exc)
+        client = producer.client
+        nodes = [broker.nodeId for broker in client.cluster.brokers()]
+        for node in nodes:
+            # the live connection when there is one; else one connection attempt, refused at once by a host
+            # whose broker is gone
+            with contextlib.suppress(KafkaError, OSError, TimeoutError):
+                if await asyncio.wait_for(client.ready(node), WATCH_EVERY):
+                    return None
+        brokers = ",".join(self._configs[name].brokers)
+        return f"no connection to any of {len(nodes)} brokers ({brokers})" if nodes else f"no brokers known ({brokers})"
 
     def partitions(self, exporter: str) -> int | None:
         """The partition count of the exporter's topic, once its producer has fetched the topic's

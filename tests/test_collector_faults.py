@@ -1,0 +1,198 @@
+"""Faults a sidecar meets, on real parts: the spool on a real 2 MiB filesystem while the broker is frozen, the
+broker killed, a spool at its byte limit. Every acknowledged record is counted in Kafka at the end; readiness
+must tell the truth within about two seconds."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from conftest import create_topic
+from helicone_otel.semconv import record_id
+from helpers import Collector, read_topic, run_collector, start_collector, stop_collector
+from localkafka import LocalKafka
+
+PADDING = "x" * 3000  # a ~4 KB record per span: 10 requests/s fill 2 MiB in about five seconds
+
+
+class BigSender:
+    """Posts 10 LLM spans a request, each with 3 KB of prompt; remembers which the collector acknowledged."""
+
+    def __init__(self) -> None:
+        self.acked: set[str] = set()
+        self.statuses: list[tuple[float, int]] = []
+        self.n = 0
+
+    def post(self, url: str) -> int:
+        spans: list[dict[str, Any]] = []
+        for _ in range(10):
+            self.n += 1
+            spans.append({
+                "traceId": f"{self.n:032x}", "spanId": f"{self.n:016x}", "name": "openai.chat",
+                "startTimeUnixNano": str(time.time_ns()), "endTimeUnixNano": str(time.time_ns() + 1000),
+                "attributes": [
+                    {"key": "gen_ai.operation.name", "value": {"stringValue": "chat"}},
+                    {"key": "gen_ai.provider.name", "value": {"stringValue": "openai"}},
+                    {"key": "gen_ai.request.model", "value": {"stringValue": "gpt-4o-mini"}},
+                    {"key": "gen_ai.input.messages", "value": {"stringValue":
+                        f'[{{"role": "user", "parts": [{{"type": "text", "content": "{PADDING}{self.n}"}}]}}]'}},
+                ],
+            })  # fmt: skip
+        try:
+            status = httpx.post(url, json={"resourceSpans": [{"scopeSpans": [{"spans": spans}]}]}, timeout=15)
+            code = status.status_code
+        except httpx.HTTPError:
+            code = 0
+        self.statuses.append((time.monotonic(), code))
+        if code == 200:
+            self.acked |= {record_id(s["traceId"], s["spanId"]) for s in spans}
+        return code
+
+
+def ready(c: Collector) -> tuple[int, str]:
+    reply = httpx.get(f"http://127.0.0.1:{c.health_port}/ready", timeout=5)
+    return reply.status_code, reply.text
+
+
+@contextlib.contextmanager
+def small_filesystem(path: Path, size: str = "2m") -> Iterator[Path]:
+    path.mkdir(parents=True)
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0700", "tmpfs", str(path)],
+                             capture_output=True, text=True)  # fmt: skip
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a {size} tmpfs here: {mounted.stderr.strip() or mounted.returncode}")
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], check=False)
+
+
+def topic_count(kafka: LocalKafka, topic: str) -> int:
+    async def count() -> int:
+        from aiokafka import AIOKafkaConsumer, TopicPartition
+
+        consumer = AIOKafkaConsumer(bootstrap_servers=kafka.bootstrap_servers)
+        await consumer.start()
+        try:
+            tp = TopicPartition(topic, 0)
+            return int((await consumer.end_offsets([tp]))[tp])
+        finally:
+            await consumer.stop()
+
+    return asyncio.run(count())
+
+
+def test_full_disk_recovers_by_itself_loses_nothing_and_replays_nothing(own_kafka: LocalKafka, tmp_path: Path) -> None:
+    topic = "full-disk"
+    asyncio.run(create_topic(own_kafka.bootstrap_servers, topic))
+    assert own_kafka.proc is not None
+    with small_filesystem(tmp_path / "small") as disk:
+        spool = disk / "spool"
+
+        def on_small_disk(text: str) -> str:
+            return text.replace(f"directory: '{tmp_path / 'spool'}'", f"directory: '{spool}'")
+
+        sender = BigSender()
+        not_ready: list[str] = []
+        with run_collector(tmp_path, own_kafka.bootstrap_servers, topic, edit=on_small_disk) as c:
+            for _ in range(20):  # 2 s with the broker up
+                assert sender.post(c.http_url) == 200
+                time.sleep(0.1)
+            os.kill(own_kafka.proc.pid, signal.SIGSTOP)
+            frozen_until = time.monotonic() + 12
+            try:
+                while time.monotonic() < frozen_until:
+                    sender.post(c.http_url)
+                    status, text = ready(c)
+                    if status != 200:
+                        not_ready.append(text)
+                    time.sleep(0.1)
+            finally:
+                os.kill(own_kafka.proc.pid, signal.SIGCONT)
+            back = time.monotonic()
+            refused = [code for at, code in sender.statuses if code != 200]
+            assert refused, "the 2 MiB disk never filled: the test proves nothing"
+            assert any("disk full" in text for text in not_ready), not_ready
+            first_200 = None
+            while time.monotonic() < back + 20:
+                if sender.post(c.http_url) == 200 and first_200 is None:
+                    first_200 = time.monotonic() - back
+                time.sleep(0.1)
+            assert first_200 is not None and first_200 <= 5, f"200 again after {first_200} s"
+            assert [code for _, code in sender.statuses[-20:]] == [200] * 20  # and stays so
+            records = asyncio.run(read_topic(own_kafka.bootstrap_servers, topic, len(sender.acked), timeout=60))
+            got = {json.loads(value)["id"] for _, value, _ in records}
+            assert sender.acked <= got, f"{len(sender.acked - got)} acknowledged records lost"
+            deadline = time.monotonic() + 15
+            while c.metric("helicone_otel_spool_bytes") > 0 and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert ready(c)[0] == 200
+            ports = (c.grpc_port, c.http_port, c.health_port, c.metrics_port)
+        on_disk = sum(f.stat().st_size for f in spool.rglob("*.seg"))
+        assert on_disk < 64 * 1024, f"{on_disk} delivered bytes still on the disk"
+        delivered = topic_count(own_kafka, topic)
+        again = start_collector(tmp_path / "otel-config.yaml", ports, tmp_path / "collector2.log")
+        try:
+            time.sleep(3)
+            assert topic_count(own_kafka, topic) == delivered  # the restart replayed nothing committed
+            assert "from an earlier run" not in (tmp_path / "collector2.log").read_text()
+        finally:
+            assert stop_collector(again) == 0
+
+
+def test_ready_turns_within_two_seconds_of_a_broker_kill_and_back_after(own_kafka: LocalKafka, tmp_path: Path) -> None:
+    topic = "killed"
+    asyncio.run(create_topic(own_kafka.bootstrap_servers, topic))
+    sender = BigSender()
+    with run_collector(tmp_path, own_kafka.bootstrap_servers, topic) as c:
+        assert sender.post(c.http_url) == 200
+        deadline = time.monotonic() + 10
+        while c.metric("helicone_otel_kafka_up") != 1 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert ready(c)[0] == 200 and c.metric("helicone_otel_kafka_up") == 1
+        assert own_kafka.proc is not None
+        own_kafka.proc.kill()
+        killed = time.monotonic()
+        own_kafka.proc.wait()
+        while ready(c)[0] == 200 and time.monotonic() < killed + 10:
+            time.sleep(0.05)
+        took = time.monotonic() - killed
+        status, text = ready(c)
+        assert status == 503 and "Kafka unreachable" in text, text
+        assert took <= 2.5, f"not ready {took:.1f} s after the kill"
+        assert c.metric("helicone_otel_kafka_up") == 0
+        own_kafka.proc = None
+        own_kafka.start()
+        deadline = time.monotonic() + 30
+        while ready(c)[0] != 200 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert ready(c)[0] == 200 and c.metric("helicone_otel_kafka_up") == 1
+    log = (tmp_path / "collector.log").read_text()
+    assert log.count("WARNING helicone_otel.kafka.sender: Kafka unreachable") == 1, log[-3000:]
+    assert log.count("Kafka is reachable again") == 1
+    assert " ERROR aiokafka" not in log, log[-3000:]
+
+
+def test_a_full_spool_is_not_ready_and_says_why(own_kafka: LocalKafka, tmp_path: Path) -> None:
+    own_kafka.stop(keep_data=True)  # Kafka down: the spool only fills
+
+    def small_spool(text: str) -> str:
+        return text.replace("fsync: always}", "fsync: always, max_bytes: 100KiB}")
+
+    sender = BigSender()
+    with run_collector(tmp_path, own_kafka.bootstrap_servers, "nowhere", edit=small_spool) as c:
+        codes = [sender.post(c.http_url) for _ in range(6)]
+        assert 200 in codes and 503 in codes, codes
+        status, text = ready(c)
+        assert status == 503 and "spool full" in text, text
+        assert c.metric("helicone_otel_spool_full") == 1
