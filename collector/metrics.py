@@ -16,6 +16,7 @@ NAMES: metrics.Help = {
     "otelcol_exporter_queue_size": ("gauge", "Records spooled and not yet acknowledged by Kafka."),
     "otelcol_exporter_queue_capacity": ("gauge", "Spool capacity in bytes."),
     "helicone_otel_records_truncated": ("counter", "Records whose largest values were cut to fit."),
+    "helicone_otel_records_unparsed_content": ("counter", "Records keeping content that did not parse as raw text."),
     "helicone_otel_mapping_failed_spans": ("counter", "Spans semconv could not map (sent raw to the DLQ)."),
     "helicone_otel_spool_bytes": ("gauge", "Bytes in the spool not yet acknowledged by Kafka."),
     "helicone_otel_spool_oldest_age_seconds": ("gauge", "Age of the oldest spooled frame."),

@@ -120,6 +120,7 @@ class TraceHandler:
                     encoded.mapping_failures = span_count(request)
                 self.metrics.add("helicone_otel_mapping_failed_spans", encoded.mapping_failures)
                 self.metrics.add("helicone_otel_records_truncated", encoded.truncated)
+                self.metrics.add("helicone_otel_records_unparsed_content", encoded.unparsed)
                 records.extend(encoded.records)
         return records
 

@@ -6,6 +6,7 @@ All three are read by one extractor, newest form first, because one span may mix
 from __future__ import annotations
 
 import ast
+import json
 from typing import Any
 
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
@@ -246,6 +247,19 @@ def _response_model(span: SpanView, requested: str | None) -> str | None:
     return model
 
 
+def _unparsed(span: SpanView, key: str, role: str, unparsed: list[str]) -> list[Message]:
+    """The last resort for a content attribute that gave no message (and nothing else had the content): unless
+    it is empty, it did not parse (JSON cut short, a list of other things, an object), so it is kept as one
+    message of its raw text, so that Helicone shows what was sent, and named in `unparsed`: content is never
+    dropped without a word."""
+    raw = span.attrs.get(key)
+    if raw is None or raw == [] or (isinstance(raw, str) and raw.strip() in ("", "[]", "null")):
+        return []
+    unparsed.append(key)
+    text = raw if isinstance(raw, str) else json.dumps(raw, default=str)
+    return [{"role": role, "parts": [{"type": "text", "content": text}]}]
+
+
 def read(span: SpanView) -> LlmCall:
     call = LlmCall(dialect="genai", operation=_operation(span))
     call.provider = span.get_str("gen_ai.provider.name", "gen_ai.system") or _litellm_provider(span)
@@ -264,7 +278,10 @@ def read(span: SpanView) -> LlmCall:
         call.system = to_parts(span.attrs["gen_ai.system_instructions"])
     event_in, event_out = _event_messages(span) if span.events else ([], [])
     call.messages = (
-        to_messages(span.get_json("gen_ai.input.messages")) or _indexed_messages(span, "gen_ai.prompt") or event_in
+        to_messages(span.get_json("gen_ai.input.messages"))
+        or _indexed_messages(span, "gen_ai.prompt")
+        or event_in
+        or _unparsed(span, "gen_ai.input.messages", "user", call.unparsed)
     )
     system_messages = [m for m in call.messages if m["role"] in ("system", "developer")]
     if call.system and text_of(call.system) == "".join(text_of(m["parts"]) for m in system_messages):
@@ -273,6 +290,7 @@ def read(span: SpanView) -> LlmCall:
         to_messages(span.get_json("gen_ai.output.messages"))
         or _indexed_messages(span, "gen_ai.completion")
         or event_out
+        or _unparsed(span, "gen_ai.output.messages", "assistant", call.unparsed)
     )
     _add_function_calls(span, call.output)
     call.tools = _tools(span)

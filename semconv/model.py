@@ -65,6 +65,7 @@ class LlmCall:
     api_version: str | None = None  # Azure OpenAI's api-version
     meta: dict[str, str] = field(default_factory=dict)  # Helicone-* headers from the span's context
     scores: dict[str, int | bool] = field(default_factory=dict)  # from gen_ai.evaluation.result events
+    unparsed: list[str] = field(default_factory=list)  # content attributes kept as their raw text
 
     def richness(self) -> int:
         """How much of the call this span describes; the richer of two duplicate spans wins."""

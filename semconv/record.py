@@ -57,6 +57,7 @@ class Record:
     service_name: str | None
     value: dict[str, Any]
     scores: dict[str, int | bool] = field(default_factory=dict)  # posted to Helicone's score API after it
+    unparsed: tuple[str, ...] = ()  # content attributes that did not parse, kept as raw text in the value
 
     def json_bytes(self) -> bytes:
         return record_json(self.value)
@@ -73,6 +74,8 @@ class Record:
             out.append((contract.SERVICE_NAME, self.service_name.encode()))
         if self.scores:
             out.append((contract.SCORES, record_json(self.scores)))
+        if self.unparsed:
+            out.append((contract.UNPARSED, ",".join(self.unparsed).encode()))
         return out
 
 
@@ -175,4 +178,6 @@ def build(span: SpanView, call: LlmCall, options: MapOptions) -> Record:
     }
     service = span.resource.get("service.name")
     service_name = service if isinstance(service, str) else None
-    return Record(rid, provider.name, span.trace_id, span.span_id, service_name, value, dict(call.scores))
+    return Record(
+        rid, provider.name, span.trace_id, span.span_id, service_name, value, dict(call.scores), tuple(call.unparsed)
+    )

@@ -196,3 +196,25 @@ def test_a_full_spool_is_not_ready_and_says_why(own_kafka: LocalKafka, tmp_path:
         status, text = ready(c)
         assert status == 503 and "spool full" in text, text
         assert c.metric("helicone_otel_spool_full") == 1
+
+
+def test_content_that_does_not_parse_reaches_kafka_raw_marked_and_counted(
+    kafka: LocalKafka, topic: str, tmp_path: Path
+) -> None:
+    span = {
+        "traceId": "ab" * 16, "spanId": "cd" * 8, "name": "openai.chat",
+        "startTimeUnixNano": str(time.time_ns()), "endTimeUnixNano": str(time.time_ns() + 1000),
+        "attributes": [
+            {"key": "gen_ai.operation.name", "value": {"stringValue": "chat"}},
+            {"key": "gen_ai.provider.name", "value": {"stringValue": "openai"}},
+            {"key": "gen_ai.request.model", "value": {"stringValue": "gpt-4o-mini"}},
+            {"key": "gen_ai.input.messages", "value": {"stringValue": "[1,2"}},
+        ],
+    }  # fmt: skip
+    with run_collector(tmp_path, kafka.bootstrap_servers, topic) as c:
+        reply = httpx.post(c.http_url, json={"resourceSpans": [{"scopeSpans": [{"spans": [span]}]}]}, timeout=10)
+        assert reply.status_code == 200
+        [(_, value, headers)] = asyncio.run(read_topic(kafka.bootstrap_servers, topic, 1))
+        assert json.loads(value)["providerRequest"]["json"]["messages"] == [{"role": "user", "content": "[1,2"}]
+        assert headers["helicone-unparsed"] == b"gen_ai.input.messages"
+        assert c.metric("helicone_otel_records_unparsed_content") == 1

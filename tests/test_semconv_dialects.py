@@ -16,6 +16,8 @@ from helicone_otel.semconv import mapper as mapper_module
 from helicone_rules import stored_record
 from otlp_builder import T0, request, span
 
+from helicone_otel import contract
+
 GENAI_CHAT = {
     "gen_ai.operation.name": "chat",
     "gen_ai.provider.name": "openai",
@@ -403,6 +405,40 @@ def test_anthropic_sdk_error_wordings_give_the_providers_type_message_and_status
     value = result.records[0].value
     error = value["providerResponse"]["json"]["error"]
     assert (value["providerResponse"]["status"], error["type"], error["message"]) == want
+
+
+# --- content that does not parse ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("key", "raw"),
+    [
+        ("gen_ai.input.messages", "[1,2"),  # JSON cut short
+        ("gen_ai.input.messages", "[1,2,3]"),  # a list, but of no messages
+        ("gen_ai.output.messages", '{"role": "assistant", "parts": []}'),  # an object where a list belongs
+    ],
+)
+def test_content_that_does_not_parse_is_kept_raw_and_marked(key: str, raw: str) -> None:
+    attrs = {**GENAI_CHAT, key: raw}
+    result = map_request(request(span("chat", attrs)))
+    record = result.records[0]
+    request_json, response_json = record.value["providerRequest"]["json"], record.value["providerResponse"]["json"]
+    if key == "gen_ai.input.messages":
+        assert request_json["messages"] == [{"role": "user", "content": raw}]
+        assert response_json["choices"][0]["message"]["content"] == "hello"  # the rest of the span is kept
+    else:
+        assert response_json["choices"][0]["message"]["content"] == raw
+        assert request_json["messages"][0]["content"] == "hi"
+    assert record.unparsed == (key,)
+    assert (contract.UNPARSED, key.encode()) in record.headers()
+
+
+def test_empty_content_is_not_marked_unparsed() -> None:
+    for empty in ("[]", "", "null"):
+        attrs = {**GENAI_CHAT, "gen_ai.output.messages": empty}
+        record = map_request(request(span("chat", attrs))).records[0]
+        assert record.unparsed == ()
+        assert contract.UNPARSED not in dict(record.headers())
 
 
 # --- duplicates ----------------------------------------------------------------------------------

@@ -26,6 +26,7 @@ TRACE_ID, SPAN_ID, PROVIDER, SERVICE_NAME = "trace-id", "span-id", "provider", "
 HELICONE_AUTH = "helicone-auth"  # the app's Helicone key, only when keys are passed through
 SCORES = "helicone-scores"  # JSON {name: int | bool}: the call's evaluation scores
 TRUNCATED = "helicone-truncated"  # "true" when the size limit cut values
+UNPARSED = "helicone-unparsed"  # content attributes (comma-separated) that did not parse, kept as their raw text
 ERROR = "error"  # on dead-lettered records: why
 ERROR_LIMIT = 1000  # characters of the reason kept in the header
 

@@ -46,6 +46,7 @@ class Encoded:
     spans: int = 0
     mapping_failures: int = 0
     truncated: int = 0
+    unparsed: int = 0  # records whose content kept some attribute's raw text
 
 
 def span_count(request: ExportTraceServiceRequest) -> int:
@@ -92,6 +93,7 @@ def helicone_records(result: MapResult, exporter: ExporterConfig, api_key: str |
         value = record.value
         data = record.json_bytes()
         headers = tuple(record.headers()) + auth
+        out.unparsed += bool(record.unparsed)
         if len(data) > limit:
             value, data = fit_record(value, limit)
             headers += ((contract.TRUNCATED, b"true"),)
