@@ -13,12 +13,12 @@ from google.protobuf.duration_pb2 import Duration
 from google.protobuf.message import DecodeError
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
-    ExportTraceServiceRequest,
     ExportTraceServiceResponse,
 )
 
 from helicone_otel.config_reader import TlsConfig
 from helicone_otel.errors import PipelineError, Retryable, answer, client_wait
+from helicone_otel.otlp_depth import decode_trace_request
 
 from .receiver import TraceHandler
 
@@ -44,7 +44,7 @@ class _TraceService:
     async def export(self, data: bytes, context: grpc.aio.ServicerContext) -> ExportTraceServiceResponse:
         headers = {k.lower(): v for k, v in context.invocation_metadata() or () if isinstance(v, str)}
         try:
-            request = ExportTraceServiceRequest.FromString(data)
+            request = decode_trace_request(data)
         except DecodeError as exc:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"not a valid ExportTraceServiceRequest: {exc}")
         try:

@@ -14,13 +14,13 @@ import zlib
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError
 from google.rpc import status_pb2
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 
 from helicone_otel.errors import InvalidRequest, PipelineError, TooLarge, answer, http_headers
+from helicone_otel.otlp_depth import decode_trace_request
 from helicone_otel.otlp_json import OtlpJsonError, parse_request
 
 from .async_log import create_async_log_app
@@ -88,11 +88,7 @@ def create_app(
                     chunks.append(chunk)
             encoding = request.headers.get("content-encoding", "").strip().lower()
             body = _decompress(b"".join(chunks), encoding, max_body_bytes)
-            if content_type == JSON:
-                message = parse_request(body)
-            else:
-                message = ExportTraceServiceRequest()
-                message.ParseFromString(body)
+            message = parse_request(body) if content_type == JSON else decode_trace_request(body)
             headers = {k.lower(): v for k, v in request.headers.items()}
             result = await handler.export(message, headers, "http", len(body))
         except TimeoutError:

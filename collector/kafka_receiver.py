@@ -33,6 +33,7 @@ from helicone_otel.kafka.cluster import connect
 from helicone_otel.kafka.records import KafkaRecord, span_count
 from helicone_otel.kafka.sender import KafkaSender
 from helicone_otel.lifecycle import finish_or_cancel
+from helicone_otel.otlp_depth import decode_trace_request
 from helicone_otel.retry import Backoff, Interrupted, retry
 
 from .config import CollectorConfig, KafkaReceiverConfig
@@ -138,7 +139,7 @@ class KafkaReceiver:
         out: list[KafkaRecord] = []
         for record in fetched:
             try:
-                request = ExportTraceServiceRequest.FromString(record.value or b"")
+                request = decode_trace_request(record.value or b"")
             except DecodeError as exc:
                 out.append(self._undecodable(record, f"not an OTLP export request: {exc}"))
                 continue

@@ -18,9 +18,15 @@ from typing import Any
 import httpx
 import pytest
 from conftest import create_topic
+from google.protobuf.message import DecodeError
 from helicone_otel.semconv import record_id
 from helpers import Collector, read_topic, run_collector, start_collector, stop_collector
 from localkafka import LocalKafka
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue
+
+from helicone_otel.otlp_depth import CUT_VALUE, MAX_VALUE_DEPTH, decode_trace_request
+from helicone_otel.otlp_json import parse_request, request_to_dict
 
 PADDING = "x" * 3000  # a ~4 KB record per span: 10 requests/s fill 2 MiB in about five seconds
 
@@ -218,3 +224,63 @@ def test_content_that_does_not_parse_reaches_kafka_raw_marked_and_counted(
         assert json.loads(value)["providerRequest"]["json"]["messages"] == [{"role": "user", "content": "[1,2"}]
         assert headers["helicone-unparsed"] == b"gen_ai.input.messages"
         assert c.metric("helicone_otel_records_unparsed_content") == 1
+
+
+def deep_request(levels: int) -> ExportTraceServiceRequest:
+    """An LLM span with one attribute nested `levels` kvlists deep (protobuf alone refuses past ~33)."""
+    value = AnyValue(string_value="leaf")
+    for i in range(levels):
+        outer = AnyValue()
+        outer.kvlist_value.values.add(key=f"k{i}").value.CopyFrom(value)
+        value = outer
+    request = ExportTraceServiceRequest()
+    span = request.resource_spans.add().scope_spans.add().spans.add(
+        name="openai.chat", trace_id=bytes.fromhex("12" * 16), span_id=bytes.fromhex("34" * 8),
+        start_time_unix_nano=time.time_ns(), end_time_unix_nano=time.time_ns() + 1000,
+    )  # fmt: skip
+    for key, text in (("gen_ai.operation.name", "chat"), ("gen_ai.provider.name", "openai"),
+                      ("gen_ai.request.model", "gpt-4o-mini")):  # fmt: skip
+        span.attributes.add(key=key).value.string_value = text
+    span.attributes.add(key="app.deep").value.CopyFrom(value)
+    return request
+
+
+def cut_depth(value: AnyValue) -> tuple[int, str]:
+    depth = 0
+    while value.HasField("kvlist_value"):
+        value, depth = value.kvlist_value.values[0].value, depth + 1
+    return depth, value.string_value
+
+
+def test_decoding_cuts_only_the_too_deep_value() -> None:
+    data = deep_request(40).SerializeToString()
+    with pytest.raises(DecodeError):
+        ExportTraceServiceRequest.FromString(data)  # what the runtime alone does
+    for request in (decode_trace_request(data), parse_request(json.dumps(request_to_dict(deep_request(40))))):
+        span = request.resource_spans[0].scope_spans[0].spans[0]
+        assert [a.key for a in span.attributes][:3] == ["gen_ai.operation.name", "gen_ai.provider.name",
+                                                        "gen_ai.request.model"]  # fmt: skip
+        assert cut_depth(span.attributes[3].value) == (MAX_VALUE_DEPTH + 1, CUT_VALUE)
+    shallow = deep_request(10)
+    assert decode_trace_request(shallow.SerializeToString()) == shallow  # nothing cut that protobuf takes
+    with pytest.raises(DecodeError):
+        decode_trace_request(b"\x0a\x05garbage-that-is-no-request")
+
+
+def test_a_too_deep_attribute_costs_only_that_value_on_both_transports(
+    kafka: LocalKafka, topic: str, tmp_path: Path
+) -> None:
+    import grpc
+
+    data = deep_request(40).SerializeToString()
+    with run_collector(tmp_path, kafka.bootstrap_servers, topic) as c:
+        reply = httpx.post(c.http_url, content=data, headers={"content-type": "application/x-protobuf"}, timeout=10)
+        assert reply.status_code == 200, reply.text
+        body = json.dumps(request_to_dict(deep_request(40)))
+        reply = httpx.post(c.http_url, content=body, headers={"content-type": "application/json"}, timeout=10)
+        assert reply.status_code == 200, reply.text
+        with grpc.insecure_channel(f"127.0.0.1:{c.grpc_port}") as channel:
+            export = channel.unary_unary("/opentelemetry.proto.collector.trace.v1.TraceService/Export")
+            export(data, timeout=10)
+        records = asyncio.run(read_topic(kafka.bootstrap_servers, topic, 3))
+    assert {json.loads(value)["providerRequest"]["json"]["model"] for _, value, _ in records} == {"gpt-4o-mini"}

@@ -14,6 +14,8 @@ from typing import Any
 from google.protobuf import json_format
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
+from helicone_otel.otlp_depth import cut_json_values
+
 _ID_LENGTHS = {"traceId": 16, "spanId": 8, "parentSpanId": 8}
 
 
@@ -83,7 +85,13 @@ def parse_request(data: bytes | str) -> ExportTraceServiceRequest:
     _walk_spans(doc, to_proto=True)
     request = ExportTraceServiceRequest()
     try:
-        json_format.ParseDict(doc, request, ignore_unknown_fields=True)
+        try:
+            json_format.ParseDict(doc, request, ignore_unknown_fields=True)
+        except json_format.ParseError:
+            if not cut_json_values(doc):  # a value nested too deep costs only that value
+                raise
+            request = ExportTraceServiceRequest()
+            json_format.ParseDict(doc, request, ignore_unknown_fields=True)
     except json_format.ParseError as exc:
         raise OtlpJsonError(str(exc)) from exc
     except (binascii.Error, ValueError, TypeError) as exc:
