@@ -87,11 +87,12 @@ test-latest: | $(UV)
 	$(UV) venv --quiet --python $(PYTHON) $(LATEST)/emitters
 	$(UV) pip install --quiet -p $(LATEST)/emitters -r $(EMITTERS_ENV)/pyproject.toml
 	mkdir -p $(LATEST)/vercel && cp $(VERCEL)/capture.mjs $(LATEST)/vercel/
-	# the AI SDK packages (the capture libraries) at their newest; the OpenTelemetry JS packages that export the
-	# spans as locked, since their `latest` tags do not always agree on the @opentelemetry/api they accept
+	# the AI SDK packages (the capture libraries) at their newest, with @ai-sdk/otel, where AI SDK 7 moved its
+	# OpenTelemetry spans; the OpenTelemetry JS packages that export the spans as locked, since their `latest` tags
+	# do not always agree on the @opentelemetry/api they accept
 	cd $(LATEST)/vercel && npm init -y --loglevel=error >/dev/null && npm install --no-audit --no-fund \
 	  --loglevel=error $$(node -p "Object.entries(require('$(CURDIR)/$(VERCEL)/package.json').dependencies) \
-	  .map(([d, v]) => d + '@' + (d.startsWith('@opentelemetry/') ? v : 'latest')).join(' ')")
+	  .map(([d, v]) => d + '@' + (d.startsWith('@opentelemetry/') ? v : 'latest')).join(' ')") @ai-sdk/otel@latest
 	HELICONE_OTEL_LEGACY_VENV=$(CURDIR)/$(LATEST)/legacy HELICONE_OTEL_EMITTERS_VENV=$(CURDIR)/$(LATEST)/emitters \
 	  HELICONE_OTEL_VERCEL_DIR=$(CURDIR)/$(LATEST)/vercel $(LATEST)/main/bin/python -m pytest -m capture
 

@@ -108,7 +108,8 @@ def test_tokens_text_and_model_as_the_provider_answered(emitter: Capture, mapped
             lost = cached if "cache" in gaps and "/messages" in served["path"] else None  # Anthropic's, uncounted
             expected_prompt = prompt - lost if lost else prompt
             assert (stored.prompt_tokens, stored.completion_tokens) == (expected_prompt, completion), served
-            assert stored.cache_read_tokens == (None if "cache" in gaps else cached)
+            # a gap may close in a newer release (OpenLIT 1.45 reads cached tokens): then the provider's own count
+            assert stored.cache_read_tokens in ((None, cached) if "cache" in gaps else (cached,))
             assert stored.priced
         tool_calls = [c for c in served["response"].get("choices", [{}])[0].get("message", {}).get("tool_calls") or []]
         if tool_calls:
