@@ -37,6 +37,14 @@ def test_two_workers_share_ports_and_lose_nothing(kafka: LocalKafka, topic: str,
         seen = {json.loads(v)["id"] for _, v, _ in asyncio.run(read_topic(kafka.bootstrap_servers, topic, 400))}
         assert sender.acked <= seen
         assert c.metric("otelcol_receiver_accepted_spans") == 400
+        # every worker connects its producer and says so (the aggregate is the minimum), and a family counted
+        # under labels shows no unlabelled 0 from a worker that has not counted it yet
+        deadline = time.monotonic() + 10
+        while c.metric("helicone_otel_kafka_up") != 1 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert c.metric("helicone_otel_kafka_up") == 1
+        text = httpx.get(f"http://127.0.0.1:{c.metrics_port}/metrics", timeout=5).text
+        assert [line for line in text.splitlines() if line.startswith("otelcol_receiver_accepted_spans ")] == []
         both = {p.name for p in (tmp_path / "spool").iterdir()}
         assert both == {"worker-0", "worker-1"}
 

@@ -18,6 +18,7 @@ from typing import TextIO
 from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
+from helicone_otel.otlp_depth import decode_trace_request
 from helicone_otel.otlp_json import OtlpJsonError, parse_request
 from helicone_otel.semconv import MapOptions, map_request
 
@@ -54,9 +55,8 @@ def read_requests(path: Path) -> Iterator[ExportTraceServiceRequest]:
                 except OtlpJsonError as exc:
                     raise InputError(f"{path}:{number}: {exc}") from exc
         return
-    request = ExportTraceServiceRequest()
     try:
-        request.ParseFromString(data)
+        request = decode_trace_request(data)
     except DecodeError as exc:
         raise InputError(f"{path}: not an OTLP protobuf ExportTraceServiceRequest ({exc})") from exc
     yield request
