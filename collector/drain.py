@@ -99,7 +99,10 @@ class SpoolDrain:
 
     def _kafka_failed(self, spans: int, exc: Retryable, _attempts: int) -> None:
         if self.failing_since is None:
-            log.warning("Kafka unavailable, keeping %d bytes in the spool: %s", self.spool.size_bytes, exc)
+            # the sender has already warned when its connections are gone; a broker that is connected but does
+            # not acknowledge is said here
+            level = logging.INFO if self.sender.unreachable() else logging.WARNING
+            log.log(level, "Kafka unavailable, keeping %d bytes in the spool: %s", self.spool.size_bytes, exc)
         self._failing(f"Kafka unreachable: {exc}")
         self.metrics.add("otelcol_exporter_send_failed_spans", spans)
 

@@ -39,6 +39,7 @@ from .records import KafkaRecord
 
 log = logging.getLogger(__name__)
 WATCH_EVERY = 1.0  # seconds between looks at the producers' connections
+QUIET_FOR = 60.0  # a broker that comes and goes is reported at most once a minute; the rest at DEBUG
 PERMANENT = (MessageSizeTooLargeError, RecordTooLargeError, InvalidTopicError, UnsupportedForMessageFormatError)
 
 # The metrics a sender keeps, for the registry of whichever service runs it.
@@ -99,6 +100,7 @@ class KafkaSender:
         self._metrics = metrics
         self.timeout = timeout
         self._down: dict[str, str] = {}  # exporter -> why its producer has no broker connection, from watch()
+        self._reported: dict[str, float] = {}  # exporter -> when its going away was last logged as a WARNING
         metrics.set("helicone_otel_kafka_up", 0)
 
     async def _producer(self, name: str) -> AIOKafkaProducer:
@@ -129,17 +131,25 @@ class KafkaSender:
 
     async def watch(self, every: float = WATCH_EVERY) -> None:
         """Look at every exporter's connection each `every` seconds (connecting a producer not yet started), set
-        `kafka_up` and log each change of state once. Runs until cancelled."""
+        `kafka_up` and log each change of state: a WARNING when Kafka goes and an INFO when it is back, but for
+        a broker that keeps coming and going, at most one such pair a minute (the rest at DEBUG). Runs until
+        cancelled."""
+        loud: set[str] = set()  # exporters whose current absence was logged as a WARNING
         while True:
             for name in self._configs:
                 why = await self._probe(name)
                 if why is None and name in self._down:
-                    log.info("Kafka is reachable again for exporter %s", name)
+                    log.log(logging.INFO if name in loud else logging.DEBUG, "Kafka is reachable again for %s", name)
+                    loud.discard(name)
                     del self._down[name]
                 elif why is not None and name not in self._down:
-                    log.warning("Kafka unreachable for exporter %s: %s", name, why)
-                    self._down[name] = why
-                elif why is not None:
+                    now = time.monotonic()
+                    if now - self._reported.get(name, -QUIET_FOR) >= QUIET_FOR:
+                        loud.add(name)
+                        self._reported[name] = now
+                    level = logging.WARNING if name in loud else logging.DEBUG
+                    log.log(level, "Kafka unreachable for exporter %s: %s", name, why)
+                if why is not None:
                     self._down[name] = why
             self._metrics.set("helicone_otel_kafka_up", 0 if self._down else 1)
             await asyncio.sleep(every)
