@@ -88,7 +88,7 @@ def _invalid(exc: RequestValidationError) -> JSONResponse:
     return _error(400, f"Invalid {loc[0]}: '{'.'.join(loc[1:])}' {first.get('msg', 'is invalid').lower()}")
 
 
-def _value(log: dict[str, Any], provider: str, headers: Mapping[str, str]) -> tuple[str, bytes]:
+def _value(log: dict[str, Any], provider: str, headers: Mapping[str, str]) -> tuple[str, dict[str, Any]]:
     """The body as a record of the contract, and its id: Helicone-* headers of the post merged into
     `meta` (as the worker merges them), a request id, the provider, and timing (now, when the body has
     none, as Helicone does)."""
@@ -103,7 +103,7 @@ def _value(log: dict[str, Any], provider: str, headers: Mapping[str, str]) -> tu
     value = {**log, "id": record_id, "provider": provider, "providerRequest": {**request, "meta": meta}}
     if not value.get("timing"):
         value["timing"] = {"startTime": instant, "endTime": instant}
-    return record_id, orjson.dumps(value)
+    return record_id, value
 
 
 class BodyLimit:
@@ -147,6 +147,8 @@ def create_async_log_app(handler: TraceHandler) -> ASGIApp:
     app = FastAPI(title="helicone-otel: Helicone's async-log API on the sidecar", openapi_url="/openapi.json")
     app.add_exception_handler(RequestValidationError, lambda _, exc: _invalid(exc))
     exporters = [e for e in handler.config.exporters if e.encoding == "helicone_json"]
+    # each exporter's pipeline options: its redact_patterns hold on this route as on the OTLP ones
+    options = {e.name: p.options for p in handler.config.pipelines for e in p.exporters}
 
     async def log(body: AsyncLog, request: Request) -> Response:
         provider = ROUTES[request.url.path]
@@ -161,8 +163,8 @@ def create_async_log_app(handler: TraceHandler) -> ASGIApp:
             own = ((contract.CONTENT_TYPE, b"application/json"), (contract.HELICONE_SCHEMA, contract.SCHEMA.encode()),
                    (contract.PROVIDER, provider.encode()))  # fmt: skip
             auth = ((contract.HELICONE_AUTH, api_key.encode()),) if api_key else ()
-            records = [KafkaRecord(e.topic, record_id.encode(), value, own + (auth if e.pass_api_keys else ()), e.name)
-                       for e in exporters]  # fmt: skip
+            records = [KafkaRecord(e.topic, record_id.encode(), orjson.dumps(options[e.name].redact(value)),
+                                   own + (auth if e.pass_api_keys else ()), e.name) for e in exporters]  # fmt: skip
             await handler.make_durable(records, 1, TRANSPORT)
         except PipelineError as exc:  # a wrong token: 401; Kafka down and no spool, the spool full: 503
             return JSONResponse({"error": str(exc)}, status_code=answer(exc)[0], headers=http_headers(exc))

@@ -106,3 +106,29 @@ def test_helicones_manual_logger_through_the_sidecar_to_helicone(kafka: LocalKaf
     assert body["providerRequest"]["json"]["model"] == "gpt-neo-2.7b"
     as_stored = stored(path, body)
     assert (as_stored.prompt_tokens, as_stored.completion_tokens, as_stored.text) == (12, 2, "Seven.")
+
+
+def test_redact_patterns_hold_on_the_async_log_routes(kafka: LocalKafka, topic: str, tmp_path: Path) -> None:
+    """The pipeline's redact_patterns apply to every string of an async log, as to OTLP spans: message text,
+    the body's own fields, meta (an Authorization header) and response headers."""
+
+    def redacting(text: str) -> str:
+        text = text.replace("exporters: [kafka]}", "processors: [helicone], exporters: [kafka]}")
+        return "processors:\n  helicone: {redact_patterns: ['sk-[A-Za-z0-9_-]+']}\n" + text
+
+    body = json.loads(json.dumps(OPENAI))
+    body["providerRequest"]["json"]["messages"] = [{"role": "user", "content": "my key is sk-proj-abc123, keep it"}]
+    body["providerRequest"]["json"]["api_key"] = "sk-ant-api03-xyz"
+    body["providerRequest"]["meta"] = {"Authorization": "Bearer sk-live-999"}
+    body["providerResponse"]["headers"] = {"x-echo": "sk-or-v1-777"}
+    with run_collector(tmp_path, kafka.bootstrap_servers, topic, edit=redacting) as c:
+        reply = httpx.post(
+            f"http://127.0.0.1:{c.http_port}/oai/v1/log", json=body, headers={"authorization": "Bearer h"}
+        )
+        assert reply.status_code == 200, reply.text
+        [(_, value, _)] = asyncio.run(read_topic(kafka.bootstrap_servers, topic, 1))
+    record = json.loads(value)
+    assert "sk-" not in value.decode(), value
+    assert record["providerRequest"]["json"]["messages"][0]["content"] == "my key is [REDACTED], keep it"
+    assert record["providerRequest"]["meta"]["Authorization"] == "Bearer [REDACTED]"
+    assert record["providerResponse"]["headers"] == {"x-echo": "[REDACTED]"}
