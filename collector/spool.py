@@ -111,6 +111,14 @@ def decode_payload(payload: bytes) -> tuple[int, float, list[KafkaRecord]]:
     return spans, appended_at, records
 
 
+def _owner_only(directory: Path) -> None:
+    """The directory 0700 and its files 0600, also for a spool that an older version left readable."""
+    os.chmod(directory, 0o700)
+    for path in directory.iterdir():
+        if path.is_file():
+            os.chmod(path, 0o600)
+
+
 class Spool:
     def __init__(
         self,
@@ -128,6 +136,7 @@ class Spool:
         self.segment_bytes = segment_bytes
         self.reclaim_bytes = min(reclaim_bytes, segment_bytes)
         self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        _owner_only(self.directory)  # records hold prompts and, passed on, Helicone keys
         self._lock = os.open(self.directory / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -201,7 +210,7 @@ class Spool:
         self._segments = starts
         if not starts:
             self._segments = [self.committed]
-            self._segment_path(self.committed).touch()
+            os.close(os.open(self._segment_path(self.committed), os.O_WRONLY | os.O_CREAT, 0o600))
             return self.committed, 0
         last = starts[-1]
         path = self._segment_path(last)

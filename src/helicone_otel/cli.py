@@ -58,7 +58,7 @@ def _collector(args: argparse.Namespace) -> int:
     config = _config("collector", load_config, args.config)
     if config is None:
         return 2
-    logs.configure(config.log_level or args.log_level, config.log_encoding)
+    logs.configure(config.log_level or args.log_level, config.log_encoding, bodies=args.log_bodies)
     _as_a_service()
     try:
         if args.worker:
@@ -93,6 +93,7 @@ def _forward(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="helicone-otel", description=__doc__)
     parser.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
+    parser.add_argument("--log-bodies", action="store_true", help="at DEBUG, log the records produced, bodies and all")
     sub = parser.add_subparsers(dest="command", required=True)
     collector = sub.add_parser("collector", help="run the OTLP gRPC + HTTP collector that produces to Kafka")
     collector.add_argument("--config", default="otel-config.yaml", help="path to otel-config.yaml")
@@ -112,7 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logs.configure(args.log_level)
+    logs.configure(args.log_level, bodies=args.log_bodies)
     result: int = args.func(args)
     return result
 

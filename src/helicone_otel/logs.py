@@ -1,4 +1,7 @@
-"""Process-wide logging: console lines for people, or JSON lines (`encoding: json`) for log pipelines."""
+"""Process-wide logging: console lines for people, or JSON lines (`encoding: json`) for log pipelines.
+
+Even at DEBUG no record body reaches the log unless asked for (`--log-bodies`): aiokafka's producer logs every
+record it sends, prompts, completions and all, at DEBUG."""
 
 from __future__ import annotations
 
@@ -21,8 +24,17 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
-def configure(level: str = "INFO", encoding: str = "console") -> None:
+class _NoBodies(logging.Filter):
+    """Drops the log lines that carry a whole record (aiokafka's `Sending (key=... value=...)`)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.name.startswith("aiokafka.producer") and str(record.msg).startswith("Sending ("))
+
+
+def configure(level: str = "INFO", encoding: str = "console", bodies: bool = False) -> None:
     handler = logging.StreamHandler(sys.stderr)
+    if not bodies:
+        handler.addFilter(_NoBodies())
     if encoding == "json":
         handler.setFormatter(JsonFormatter())
     else:

@@ -86,12 +86,17 @@ service:
 
 
 def start_collector(
-    config: Path, ports: tuple[int, int, int, int], log_path: Path, listening: tuple[int, ...] | None = None
+    config: Path,
+    ports: tuple[int, int, int, int],
+    log_path: Path,
+    listening: tuple[int, ...] | None = None,
+    options: tuple[str, ...] = (),
 ) -> Collector:
-    """Run `helicone-otel collector` and wait until each of `listening` (default: all `ports`) answers."""
+    """Run `helicone-otel [options] collector` and wait until each of `listening` (default: all `ports`)
+    answers."""
     log = open(log_path, "ab")  # noqa: SIM115 - the child process owns it
     proc = subprocess.Popen(
-        [sys.executable, "-m", "helicone_otel.cli", "collector", "--config", str(config)],
+        [sys.executable, "-m", "helicone_otel.cli", *options, "collector", "--config", str(config)],
         stdout=log,
         stderr=subprocess.STDOUT,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
