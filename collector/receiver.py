@@ -61,8 +61,14 @@ class TraceHandler:
         self._tokens = [t.encode() for t in config.receiver.bearer_tokens]
 
     def authenticate(self, headers: Mapping[str, str]) -> str | None:
-        """Check the collector's bearer token (when configured); return the app's Helicone API key."""
+        """Check the collector's bearer token (when configured); return the app's Helicone API key. A header
+        that names a bearer credential but holds none (`Authorization: Bearer `) is refused, not taken as
+        no key: it is an app whose key variable came out empty."""
         authorization = headers.get("authorization")
+        for name in ("authorization", "helicone-auth"):
+            value = headers.get(name)
+            if value is not None and _bearer(value) is None and value.strip().lower() in ("", "bearer"):
+                raise Unauthenticated(f"empty credential in the {name} header")
         if self._tokens:
             token = (_bearer(authorization) or "").encode()
             if not any(hmac.compare_digest(token, t) for t in self._tokens):

@@ -83,6 +83,15 @@ service:
     assert config.spool is None  # no file_storage: acknowledged once Kafka acknowledged
 
 
+def test_bare_dollar_brace_variables_expand_as_the_collector_expands_them(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text("exporters: {kafka: {brokers: '${KAFKA_BROKERS}', topic: '${KAFKA_TOPIC:-logs}'}}\n")
+    (main,) = load_config(path, environ={"KAFKA_BROKERS": "k1:9092,k2:9092"}).exporters
+    assert (main.brokers, main.topic) == (("k1:9092", "k2:9092"), "logs")
+    with pytest.raises(ConfigError, match="KAFKA_BROKERS is not set"):
+        load_config(path, environ={})
+
+
 def test_an_empty_file_gives_the_dataclass_defaults(tmp_path: Path) -> None:
     from helicone_otel.collector import CollectorConfig
     from helicone_otel.forwarder import ForwarderConfig

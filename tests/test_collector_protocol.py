@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import http.client
 import json
 import ssl
 import zlib
@@ -160,6 +161,19 @@ def test_bearer_token_auth_on_both_protocols(kafka: LocalKafka, topic: str, tmp_
             assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
             stub.Export(parse_request(json.dumps(doc(SPAN))), timeout=10, metadata=[("authorization", "Bearer s3cret")])
         assert c.metric("otelcol_receiver_refused_spans") == 3
+
+
+def test_an_empty_bearer_credential_is_refused(kafka: LocalKafka, topic: str, tmp_path: Path) -> None:
+    """An app whose key variable came out empty sends `Authorization: Bearer `: 401, not a record without a key."""
+    with run_collector(tmp_path, kafka.bootstrap_servers, topic) as c:
+        for name, value in (("authorization", "Bearer "), ("authorization", "Bearer"), ("helicone-auth", "Bearer ")):
+            # http.client sends the trailing space as such an app does (httpx refuses to)
+            conn = http.client.HTTPConnection("127.0.0.1", c.http_port, timeout=10)
+            conn.request("POST", "/v1/traces", json.dumps(doc(SPAN)), {"content-type": "application/json", name: value})
+            reply = conn.getresponse()
+            assert reply.status == 401, (name, value, reply.read())
+            conn.close()
+        assert httpx.post(c.http_url, json=doc(SPAN), headers={"authorization": "Bearer sk-x"}).status_code == 200
 
 
 def test_kafka_unreachable_and_spool_full_answer_retryable_with_hints(tmp_path: Path) -> None:

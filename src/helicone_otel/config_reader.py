@@ -22,7 +22,8 @@ from typing import Any, Literal, TypeVar, Union
 
 import yaml
 
-_ENV = re.compile(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+# `${env:VAR}`, and `${VAR}` as the OpenTelemetry Collector also expands it; either with `:-default`
+_ENV = re.compile(r"\$\{(?:env:)?([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _SIZE = re.compile(r"^\s*(\d+)\s*(B|KiB|MiB|GiB|KB|MB|GB)?\s*$")
 _SIZE_UNITS = {None: 1, "B": 1, "KiB": 1024, "MiB": 1024**2, "GiB": 1024**3, "KB": 1000, "MB": 1000**2, "GB": 1000**3}
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m)?\s*$")
@@ -58,7 +59,8 @@ class SaslConfig:
 
 
 def substitute_env(value: Any, environ: Mapping[str, str] | None = None) -> Any:
-    """Replace `${env:VAR}` / `${env:VAR:-default}` in every string inside `value`."""
+    """Replace `${env:VAR}` / `${env:VAR:-default}` (or `${VAR}` / `${VAR:-default}`) in every string inside
+    `value`."""
     env = os.environ if environ is None else environ
     if isinstance(value, str):
 
