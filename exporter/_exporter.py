@@ -36,7 +36,7 @@ from typing import Any, TypeVar
 from helicone_otel.semconv import MapOptions, SpanView
 from helicone_otel.semconv.mapper import describes_call
 from helicone_otel.semconv.providers import calls_provider
-from opentelemetry import context
+from opentelemetry import context, trace
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
@@ -276,8 +276,10 @@ class HeliconeSpanExporter(SpanExporter):
         return self.force_flush(int(timeout * 1000))
 
 
-def flush_after(exporter: HeliconeSpanExporter, timeout: float = 5.0) -> Callable[[F], F]:
-    """Decorate a handler (AWS Lambda, ...) so spans are shipped before it returns."""
+def flush_after(exporter: HeliconeSpanExporter, timeout: float = 5.0, provider: Any = None) -> Callable[[F], F]:
+    """Decorate a handler (AWS Lambda, ...) so spans are shipped before it returns, within `timeout` in all:
+    first the tracer provider's span processors (`provider`, else the global one), since a batch processor in
+    front of the exporter (Traceloop's) still holds spans the exporter has not seen, then the exporter's queue."""
 
     def decorate(fn: F) -> F:
         @functools.wraps(fn)
@@ -285,7 +287,11 @@ def flush_after(exporter: HeliconeSpanExporter, timeout: float = 5.0) -> Callabl
             try:
                 return fn(*args, **kwargs)
             finally:
-                exporter.flush(timeout)
+                deadline = time.monotonic() + timeout
+                force_flush = getattr(provider or trace.get_tracer_provider(), "force_flush", None)
+                if callable(force_flush):
+                    force_flush(int(timeout * 1000))
+                exporter.flush(max(0.0, deadline - time.monotonic()))
 
         return wrapper  # type: ignore[return-value]
 

@@ -169,6 +169,19 @@ def test_traceloop_app_direct_to_helicone(helicone: FakeHelicone) -> None:
     assert out["stats"]["filtered"] == 0  # no spans of the exporter's own POSTs came back to it
 
 
+def test_the_serverless_recipe_ships_a_call_from_a_process_that_ends_without_exit_handlers(
+    helicone: FakeHelicone,
+) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "HELICONE_"))}
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "tests" / "support" / "serverless_app.py")],
+        env={**env, "HELICONE_API_KEY": KEY, "HELICONE_BASE_URL": helicone.url, "TRACELOOP_TELEMETRY": "false"},
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert [route for route, _ in helicone.accepted] == ["/oai/v1/log"]  # through Traceloop's batch processor
+
+
 def test_traceloop_app_through_the_sidecar_collector(kafka: LocalKafka, topic: str, tmp_path: Path) -> None:
     with run_collector(tmp_path, kafka.bootstrap_servers, topic) as c:
         out = run_app({"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{c.http_port}"})

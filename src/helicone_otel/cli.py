@@ -16,6 +16,15 @@ from helicone_otel import compare_command, logs, map_command
 T = TypeVar("T")
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("helicone-otel")
+    except PackageNotFoundError:  # run from a source tree that is not installed
+        return "(not installed)"
+
+
 def _has_extra(command: str, extra: str, modules: tuple[str, ...]) -> bool:
     try:
         for module in modules:
@@ -92,6 +101,7 @@ def _forward(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="helicone-otel", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"helicone-otel {_version()}")
     parser.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
     parser.add_argument("--log-bodies", action="store_true", help="at DEBUG, log the records produced, bodies and all")
     sub = parser.add_subparsers(dest="command", required=True)

@@ -109,6 +109,13 @@ def print_report(report: Report, out: TextIO) -> None:
 
 def run(args: argparse.Namespace) -> int:
     try:
+        import aiokafka  # noqa: F401
+    except ImportError as exc:
+        print(
+            f"helicone-otel compare needs the kafka extra: pip install 'helicone-otel[kafka]' ({exc})", file=sys.stderr
+        )
+        return 2
+    try:
         current, shadow = asyncio.run(_both(args.brokers, args.topic, args.shadow_topic))
     except Exception as exc:  # Kafka unreachable, a missing topic, a value that is not JSON
         print(f"helicone-otel compare: {type(exc).__name__}: {exc}", file=sys.stderr)

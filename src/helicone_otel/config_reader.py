@@ -202,6 +202,8 @@ def read_document(path: str | Path, environ: Mapping[str, str] | None = None) ->
     are read from it."""
     try:
         text = Path(path).read_text()
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such file; pass --config FILE, or start from {example_config()}") from None
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
     try:
@@ -209,6 +211,11 @@ def read_document(path: str | Path, environ: Mapping[str, str] | None = None) ->
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
     return substitute_env(raw, environ)
+
+
+def example_config() -> Path:
+    """The shipped otel-config.yaml, as installed with the package (a copy to start from)."""
+    return Path(__file__).resolve().with_name("otel-config.yaml")
 
 
 def _config_fields(cls: type[Any]) -> list[Field[Any]]:

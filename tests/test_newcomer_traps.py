@@ -1,0 +1,68 @@
+"""The traps a newcomer falls into from a fresh clone or a plain `pip install`, each where it stands: the
+quickstart's Traceloop app reaches Kafka as the README says, a missing configuration says where the shipped one
+is (and the wheel carries it), `--version` answers, and `compare` without its extra names the extra."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+from conftest import ROOT
+from helpers import read_topic, run_collector
+from localkafka import LocalKafka
+
+CLI = [sys.executable, "-m", "helicone_otel.cli"]
+
+
+def test_version() -> None:
+    from importlib.metadata import version
+
+    out = subprocess.run([*CLI, "--version"], capture_output=True, text=True, timeout=60)
+    assert (out.returncode, out.stdout.strip()) == (0, f"helicone-otel {version('helicone-otel')}")
+
+
+@pytest.mark.parametrize("command", ["collector", "forward"])
+def test_a_missing_configuration_names_the_shipped_one(command: str, tmp_path: Path) -> None:
+    out = subprocess.run([*CLI, command], capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert out.returncode == 2
+    assert "otel-config.yaml: no such file; pass --config FILE, or start from " in out.stderr, out.stderr
+    shipped = Path(out.stderr.rsplit("start from ", 1)[1].strip())
+    assert shipped.read_text() == (ROOT / "otel-config.yaml").read_text()
+
+
+def test_the_wheel_carries_the_shipped_configuration(tmp_path: Path) -> None:
+    uv = ROOT / ".venv-uv" / "bin" / "uv"
+    if not uv.exists():
+        pytest.skip("uv is installed by make (.venv-uv)")
+    build = [str(uv), "build", "--wheel", "--quiet", "-b", "locks/build.txt", "-o", str(tmp_path), "."]
+    subprocess.run(build, cwd=ROOT, check=True, capture_output=True, timeout=300)
+    [wheel] = tmp_path.glob("*.whl")
+    with zipfile.ZipFile(wheel) as z:
+        assert z.read("helicone_otel/otel-config.yaml") == (ROOT / "otel-config.yaml").read_bytes()
+
+
+def test_compare_without_its_extra_names_the_extra() -> None:
+    code = "import sys; sys.modules['aiokafka'] = None; from helicone_otel.cli import main; " \
+           "sys.exit(main(['compare', '--shadow-topic', 'x']))"  # fmt: skip
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2
+    assert "needs the kafka extra: pip install 'helicone-otel[kafka]'" in out.stderr, out.stderr
+
+
+def test_the_quickstart_traceloop_app_reaches_kafka_with_traceloop_base_url(
+    kafka: LocalKafka, topic: str, tmp_path: Path
+) -> None:
+    with run_collector(tmp_path, kafka.bootstrap_servers, topic) as c:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "TRACELOOP_"))}
+        env |= {"TRACELOOP_BASE_URL": f"http://127.0.0.1:{c.http_port}", "TRACELOOP_TELEMETRY": "false"}
+        app = ROOT / "tests" / "support" / "quickstart_app.py"
+        out = subprocess.run([sys.executable, str(app)], env=env, capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0, out.stderr[-3000:]
+        assert "Missing Traceloop API key" not in out.stderr
+        [(_, value, _)] = asyncio.run(read_topic(kafka.bootstrap_servers, topic, 1))
+    assert b'"gpt-4o-mini"' in value
