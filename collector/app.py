@@ -25,7 +25,7 @@ import uvicorn
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
-from helicone_otel.admin import bind, health_app, metrics_app, start_http_server
+from helicone_otel.admin import AdminServer, bind, health_app, metrics_app, start_http_server
 from helicone_otel.kafka.sender import KafkaSender
 from helicone_otel.lifecycle import finish_or_cancel, run_until_signal
 
@@ -115,7 +115,8 @@ class Collector:
         self.spools: list[Spool] = []
         self.drains: list[SpoolDrain] = []
         self._otlp_http: list[tuple[uvicorn.Server, asyncio.Task[None]]] = []
-        self._admin: list[tuple[uvicorn.Server, asyncio.Task[None]]] = []
+        self._admin: list[tuple[uvicorn.Server, asyncio.Task[None]]] = []  # a worker's loopback admin port
+        self._own_admin: list[AdminServer] = []  # the configured health and metrics endpoints
         self._grpc: grpc.aio.Server | None = None
         self._kafka: KafkaReceiver | None = None
         self._opened: set[Path] = set()
@@ -177,9 +178,11 @@ class Collector:
             self.role.admin_port_file.write_text(str(sock.getsockname()[1]))
         else:
             if config.health_endpoint:
-                self._admin.append(await start_http_server(health_app(self.ready), bind(config.health_endpoint)))
+                self._own_admin.append(AdminServer(health_app(self.ready), config.health_endpoint, "health"))
             if config.metrics_endpoint:
-                self._admin.append(await start_http_server(metrics_app(metrics.render), bind(config.metrics_endpoint)))
+                self._own_admin.append(AdminServer(metrics_app(metrics.render), config.metrics_endpoint, "metrics"))
+            for server in self._own_admin:
+                await server.start()
 
     def _drain(self, spool: Spool) -> None:
         drain = SpoolDrain(spool, self.sender, self.metrics)
@@ -227,6 +230,8 @@ class Collector:
             await finish_or_cancel(self._watcher, 0)
         await self.sender.stop(timeout=max(0.5, min(5.0, deadline - loop.time())))
         await _stop_servers(self._admin)
+        for server in self._own_admin:
+            await server.stop()
         log.info("stopped")
 
 

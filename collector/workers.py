@@ -20,10 +20,9 @@ import tempfile
 from pathlib import Path
 
 import aiohttp
-import uvicorn
 from starlette.applications import Starlette
 
-from helicone_otel.admin import bind, health_app, metrics_app, start_http_server
+from helicone_otel.admin import AdminServer, health_app, metrics_app
 
 from .config import CollectorConfig
 
@@ -72,7 +71,7 @@ class Supervisor:
         self.rundir = Path(tempfile.mkdtemp(prefix="helicone-otel-workers-"))
         self.procs: dict[int, subprocess.Popen[bytes]] = {}
         self.exit_codes: list[int] = []
-        self._servers: list[tuple[uvicorn.Server, asyncio.Task[None]]] = []
+        self._servers: list[AdminServer] = []
 
     def _port_file(self, index: int) -> Path:
         return self.rundir / f"worker-{index}.port"
@@ -111,19 +110,21 @@ class Supervisor:
         ]
         return not problems, "; ".join(problems) or "ok"
 
-    def _admin_apps(self) -> list[tuple[str, Starlette]]:
+    def _admin_apps(self) -> list[tuple[str, Starlette, str]]:
         apps = []
         if self.config.health_endpoint:
-            apps.append((self.config.health_endpoint, health_app(self._ready)))
+            apps.append((self.config.health_endpoint, health_app(self._ready), "health"))
         if self.config.metrics_endpoint:
-            apps.append((self.config.metrics_endpoint, metrics_app(self._metrics)))
+            apps.append((self.config.metrics_endpoint, metrics_app(self._metrics), "metrics"))
         return apps
 
     async def start(self) -> None:
         for index in range(self.count):
             self._start(index)
-        for endpoint, app in self._admin_apps():
-            self._servers.append(await start_http_server(app, bind(endpoint)))
+        for endpoint, app, what in self._admin_apps():
+            server = AdminServer(app, endpoint, what)
+            await server.start()
+            self._servers.append(server)
 
     async def done(self) -> None:
         """Never ends on its own: a worker that exits is started again."""
@@ -148,9 +149,8 @@ class Supervisor:
                 log.error("worker %d did not stop by the deadline; killing it", index)
                 proc.kill()
             self.exit_codes.append(proc.wait())
-        for server, task in self._servers:
-            server.should_exit = True
-            await task
+        for server in self._servers:
+            await server.stop()
 
 
 def worker_count(configured: int) -> int:

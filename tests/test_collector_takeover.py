@@ -14,9 +14,10 @@ import threading
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 from conftest import create_topic
-from helpers import Collector, collector_yaml, read_topic, stop_collector
+from helpers import Collector, collector_yaml, read_topic, run_collector, start_collector, stop_collector
 from localkafka import LocalKafka, free_port
 from test_collector_durability import Sender, ids_in
 
@@ -77,3 +78,28 @@ def test_a_new_collector_takes_over_ports_and_spool(own_kafka: LocalKafka, tmp_p
             asyncio.run(read_topic(own_kafka.bootstrap_servers, topic, len(sender.acked) + 1, timeout=5))
     finally:
         assert stop_collector(new) == 0
+
+
+def test_a_second_collector_never_shares_the_health_and_metrics_ports(kafka: LocalKafka, tmp_path: Path) -> None:
+    """The OTLP ports are shared (an upgrade overlaps two versions); the admin ports are not: a second collector
+    on the same configuration says so and takes them once the first has gone, so /ready never answers for
+    either process at random."""
+    with run_collector(tmp_path, kafka.bootstrap_servers, "shared-ports") as first:
+        ports = (first.grpc_port, first.http_port, first.health_port, first.metrics_port)
+        second = start_collector(tmp_path / "otel-config.yaml", ports, tmp_path / "second.log")
+        try:
+            deadline = time.monotonic() + 30  # its OTLP ports answered from the first: wait for its own word
+            while "the metrics endpoint" not in (log := (tmp_path / "second.log").read_text()):
+                assert time.monotonic() < deadline, log
+                time.sleep(0.2)
+            assert "the health endpoint" in log and "in use by another process" in log, log
+            assert "the metrics endpoint" in log
+            stop_collector(first)
+            deadline = time.monotonic() + 10
+            while "serving the metrics endpoint" not in (tmp_path / "second.log").read_text():
+                assert time.monotonic() < deadline, (tmp_path / "second.log").read_text()
+                time.sleep(0.2)
+            assert httpx.get(f"http://127.0.0.1:{first.health_port}/ready", timeout=5).status_code in (200, 503)
+            assert second.metric("otelcol_receiver_accepted_spans") == 0  # the second's own counters now
+        finally:
+            assert stop_collector(second) == 0

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import inspect
 import json
+import logging
 import socket
 from collections.abc import Awaitable, Callable, Iterator
 from typing import TypeVar
@@ -24,6 +26,7 @@ from starlette.routing import Route
 
 from helicone_otel.config_reader import TlsConfig
 
+log = logging.getLogger(__name__)
 T = TypeVar("T")
 Source = Callable[[], T | Awaitable[T]]
 
@@ -60,14 +63,15 @@ class _Server(uvicorn.Server):
         yield
 
 
-def bind(endpoint: str) -> socket.socket:
-    """A listening TCP socket with SO_REUSEPORT, so that worker processes can share the port."""
+def bind(endpoint: str, shared: bool = True) -> socket.socket:
+    """A listening TCP socket; `shared`: with SO_REUSEPORT, so that worker processes can share the port."""
     host, _, port = endpoint.rpartition(":")
     host = host.strip("[]")
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    if shared:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind((host, int(port)))
     sock.listen(2048)
     sock.setblocking(False)
@@ -94,3 +98,49 @@ async def start_http_server(
             raise OSError(f"cannot serve HTTP on {sock.getsockname()}")
         await asyncio.sleep(0.02)
     return server, task
+
+
+class AdminServer:
+    """An admin endpoint (health, metrics) of one process: its port is never shared. The OTLP ports are (the
+    workers of one collector, and two versions overlapping in an upgrade, share them); an admin port shared
+    would answer for either process at random. When another process holds it (an older collector still
+    draining during an upgrade, or a second one started by mistake), a WARNING says so and the endpoint is
+    taken as soon as it is free."""
+
+    RETRY_EVERY = 1.0
+
+    def __init__(self, app: Starlette, endpoint: str, what: str) -> None:
+        self.app, self.endpoint, self.what = app, endpoint, what
+        self._served: tuple[uvicorn.Server, asyncio.Task[None]] | None = None
+        self._waiting: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        try:
+            sock = bind(self.endpoint, shared=False)
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE:
+                raise
+            log.warning("the %s endpoint %s is in use by another process (is another collector running with this "
+                        "configuration?); serving it once it is free", self.what, self.endpoint)  # fmt: skip
+            self._waiting = asyncio.get_running_loop().create_task(self._when_free())
+            return
+        self._served = await start_http_server(self.app, sock)
+
+    async def _when_free(self) -> None:
+        while True:
+            await asyncio.sleep(self.RETRY_EVERY)
+            with contextlib.suppress(OSError):
+                sock = bind(self.endpoint, shared=False)
+                break
+        self._served = await start_http_server(self.app, sock)
+        log.info("serving the %s endpoint %s now", self.what, self.endpoint)
+
+    async def stop(self) -> None:
+        if self._waiting is not None:
+            self._waiting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._waiting
+        if self._served is not None:
+            server, task = self._served
+            server.should_exit = True
+            await task
