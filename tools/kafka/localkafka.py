@@ -169,13 +169,14 @@ class LocalKafka:
         *,
         version: str | None = None,
         port: int = 0,
+        controller_port: int = 0,
         workdir: Path | None = None,
         auto_create_topics: bool = False,
         heap: str = "768m",
     ) -> None:
         self.version = version or kafka_version()
         self.port = port or free_port()
-        self.controller_port = free_port()
+        self.controller_port = controller_port or free_port()
         self.host = "127.0.0.1"
         self._own_workdir = workdir is None
         self.workdir = workdir or Path(tempfile.mkdtemp(prefix="helicone-otel-kafka-"))
