@@ -1,4 +1,5 @@
-"""OTLP/gRPC transport: `TraceService/Export` on top of the shared `TraceHandler`.
+"""OTLP/gRPC transport: `TraceService/Export` on top of the shared `TraceHandler` (and the logs and metrics
+services, counted and dropped by `other_signals`).
 
 Retryable refusals carry `google.rpc.RetryInfo` in `grpc-status-details-bin`, which the OTLP gRPC
 exporters honour; messages over the size limit are refused by gRPC itself with RESOURCE_EXHAUSTED.
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import grpc
 from google.protobuf.duration_pb2 import Duration
-from google.protobuf.message import DecodeError
+from google.protobuf.message import DecodeError, Message
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
@@ -20,6 +21,7 @@ from helicone_otel.config_reader import TlsConfig
 from helicone_otel.errors import PipelineError, Retryable, answer, client_wait
 from helicone_otel.otlp_depth import decode_trace_request
 
+from .other_signals import LOGS, METRICS, Signal, accept
 from .receiver import TraceHandler
 
 SERVICE = "opentelemetry.proto.collector.trace.v1.TraceService"
@@ -64,6 +66,31 @@ class _TraceService:
         return grpc.method_handlers_generic_handler(SERVICE, {"Export": method})
 
 
+class _SignalService:
+    """`Export` of an OTLP signal that is counted and dropped (`other_signals`): logs, metrics."""
+
+    def __init__(self, handler: TraceHandler, signal: Signal) -> None:
+        self._handler, self._signal = handler, signal
+
+    async def export(self, data: bytes, context: grpc.aio.ServicerContext) -> Message:
+        headers = {k.lower(): v for k, v in context.invocation_metadata() or () if isinstance(v, str)}
+        try:
+            request = self._signal.request.FromString(data)
+        except DecodeError as exc:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"not a valid {self._signal.request.__name__}: {exc}")
+        try:
+            return accept(self._handler, self._signal, request, headers, "grpc")
+        except PipelineError as exc:
+            await context.abort(_CODES[answer(exc)[1]], str(exc))
+        raise AssertionError("unreachable: context.abort raises")
+
+    def generic_handler(self) -> grpc.GenericRpcHandler:
+        method = grpc.unary_unary_rpc_method_handler(
+            self.export, request_deserializer=bytes, response_serializer=lambda m: m.SerializeToString()
+        )
+        return grpc.method_handlers_generic_handler(self._signal.service, {"Export": method})
+
+
 async def start_grpc_server(
     handler: TraceHandler, endpoint: str, max_message_bytes: int, tls: TlsConfig | None = None
 ) -> grpc.aio.Server:
@@ -73,7 +100,11 @@ async def start_grpc_server(
             ("grpc.so_reuseport", 1),
         ]
     )
-    server.add_generic_rpc_handlers((_TraceService(handler).generic_handler(),))
+    services = [
+        _TraceService(handler).generic_handler(),
+        *(_SignalService(handler, s).generic_handler() for s in (LOGS, METRICS)),
+    ]
+    server.add_generic_rpc_handlers(tuple(services))
     if tls is not None:
         assert tls.cert_file and tls.key_file
         credentials = grpc.ssl_server_credentials([(Path(tls.key_file).read_bytes(), Path(tls.cert_file).read_bytes())])

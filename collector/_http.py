@@ -1,4 +1,5 @@
-"""OTLP/HTTP transport: `POST /v1/traces`, protobuf or JSON, on top of the shared `TraceHandler`.
+"""OTLP/HTTP transport: `POST /v1/traces`, protobuf or JSON, on top of the shared `TraceHandler` (and
+`/v1/logs`, `/v1/metrics`, counted and dropped by `other_signals`).
 
 Bodies are read with a running cap and decompressed with a running cap, so neither a huge body nor a
 gzip bomb can make the process allocate more than `max_body_bytes`. Replies use the request's content
@@ -24,6 +25,7 @@ from helicone_otel.otlp_depth import decode_trace_request
 from helicone_otel.otlp_json import OtlpJsonError, parse_request
 
 from .async_log import create_async_log_app
+from .other_signals import SIGNALS, accept, parse_json
 from .receiver import TraceHandler
 
 PROTOBUF = "application/x-protobuf"
@@ -71,26 +73,37 @@ def create_app(
     `/v1/trace/log`, OTLP/JSON) only changes its base URL to the sidecar's. Their
     `Authorization: Bearer <Helicone key>` is read as the app's key, as on `/v1/traces`."""
 
-    async def traces(request: Request) -> Response:
+    async def read(request: Request) -> bytes:
+        """The body, read with a running cap and within `read_timeout`, then decompressed with a running cap."""
+        chunks: list[bytes] = []
+        size = 0
+        async with asyncio.timeout(read_timeout):  # a slow client cannot hold a request forever
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > max_body_bytes:
+                    raise TooLarge
+                chunks.append(chunk)
+        encoding = request.headers.get("content-encoding", "").strip().lower()
+        return _decompress(b"".join(chunks), encoding, max_body_bytes)
+
+    async def endpoint(request: Request) -> Response:
         raw_type = request.headers.get("content-type", "")
         content_type = raw_type.split(";")[0].strip().lower()
         reply_type = JSON if content_type == JSON else PROTOBUF
         if content_type not in (PROTOBUF, JSON):
             return _error(PROTOBUF, 415, 3, f"unsupported Content-Type {raw_type!r}: use {PROTOBUF} or {JSON}")
+        signal = SIGNALS.get(request.url.path)
+        what = signal.request.__name__ if signal else "ExportTraceServiceRequest"
         try:
-            chunks: list[bytes] = []
-            size = 0
-            async with asyncio.timeout(read_timeout):  # a slow client cannot hold a request forever
-                async for chunk in request.stream():
-                    size += len(chunk)
-                    if size > max_body_bytes:
-                        raise TooLarge
-                    chunks.append(chunk)
-            encoding = request.headers.get("content-encoding", "").strip().lower()
-            body = _decompress(b"".join(chunks), encoding, max_body_bytes)
-            message = parse_request(body) if content_type == JSON else decode_trace_request(body)
+            body = await read(request)
             headers = {k.lower(): v for k, v in request.headers.items()}
-            result = await handler.export(message, headers, "http", len(body))
+            result: object
+            if signal is None:
+                message = parse_request(body) if content_type == JSON else decode_trace_request(body)
+                result = await handler.export(message, headers, "http", len(body))
+            else:
+                other = parse_json(signal, body) if content_type == JSON else signal.request.FromString(body)
+                result = accept(handler, signal, other, headers, "http")
         except TimeoutError:
             return _error(reply_type, 408, 4, f"request body not received within {read_timeout:g}s")
         except TooLarge as exc:
@@ -98,13 +111,13 @@ def create_app(
         except OtlpJsonError as exc:
             return _failure(reply_type, InvalidRequest(str(exc)))
         except DecodeError as exc:
-            return _failure(reply_type, InvalidRequest(f"body is not a valid ExportTraceServiceRequest: {exc}"))
+            return _failure(reply_type, InvalidRequest(f"body is not a valid {what}: {exc}"))
         except PipelineError as exc:
             return _failure(reply_type, exc)
         return _reply(reply_type, result)
 
-    paths = ("/v1/traces", "/v1/trace/log-python", "/v1/trace/log")
-    routes: list[BaseRoute] = [Route(path, traces, methods=["POST"]) for path in paths]
+    paths = ("/v1/traces", "/v1/trace/log-python", "/v1/trace/log", *SIGNALS)
+    routes: list[BaseRoute] = [Route(path, endpoint, methods=["POST"]) for path in paths]
     return Starlette(routes=[*routes, Mount("/", app=create_async_log_app(handler))])
 
 

@@ -10,6 +10,10 @@ from helicone_otel.kafka import sender
 NAMES: metrics.Help = {
     "otelcol_receiver_accepted_spans": ("counter", "Spans acknowledged to clients."),
     "otelcol_receiver_refused_spans": ("counter", "Spans refused (bad data, auth, backpressure)."),
+    "otelcol_receiver_accepted_log_records": ("counter", "OTLP log records acknowledged to clients."),
+    "otelcol_receiver_accepted_metric_points": ("counter", "OTLP metric data points acknowledged to clients."),
+    "helicone_otel_dropped_log_records": ("counter", "Log records accepted and dropped: no pipeline takes logs."),
+    "helicone_otel_dropped_metric_points": ("counter", "Metric points accepted and dropped: no pipeline takes them."),
     "otelcol_exporter_sent_spans": ("counter", "Spans whose records Kafka acknowledged."),
     "otelcol_exporter_send_failed_spans": ("counter", "Spans whose records could not be produced; retried."),
     "otelcol_exporter_enqueue_failed_spans": ("counter", "Spans not spooled (spool full or disk error)."),

@@ -64,5 +64,7 @@ def test_the_quickstart_traceloop_app_reaches_kafka_with_traceloop_base_url(
         out = subprocess.run([sys.executable, str(app)], env=env, capture_output=True, text=True, timeout=120)
         assert out.returncode == 0, out.stderr[-3000:]
         assert "Missing Traceloop API key" not in out.stderr
+        assert "Failed to export" not in out.stderr, out.stderr[-2000:]  # its default metrics export: 200
+        assert c.metric("otelcol_receiver_accepted_metric_points") > 0
         [(_, value, _)] = asyncio.run(read_topic(kafka.bootstrap_servers, topic, 1))
     assert b'"gpt-4o-mini"' in value
