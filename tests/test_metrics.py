@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from helicone_otel.collector.metrics import Metrics as CollectorMetrics
 from helicone_otel.forwarder.metrics import Metrics as ForwarderMetrics
 
@@ -26,3 +27,15 @@ def test_counters_labels_and_histograms_render() -> None:
     assert "helicone_otel_forwarder_delivered 3" in text
     assert 'helicone_otel_forwarder_post_latency_seconds_bucket{le="0.025"} 1' in text
     assert "helicone_otel_forwarder_post_latency_seconds_count 1" in text
+
+
+def test_a_name_the_table_does_not_declare_is_refused() -> None:
+    from helicone_otel.metrics import Metrics
+
+    registry = Metrics({"declared_total": ("counter", "A declared counter.")})
+    registry.add("declared_total")
+    for use in (lambda: registry.add("declard_total"), lambda: registry.set("other", 1),
+                lambda: registry.observe("other", 0.1), lambda: registry.gauge("other", lambda: 0.0)):  # fmt: skip
+        with pytest.raises(KeyError, match="not declared"):
+            use()
+    assert "declard_total" not in registry.render()

@@ -1,6 +1,6 @@
 """Self-metrics in Prometheus text form: counters, gauges and latency histograms. Each service keeps
 its own registry, built from its own table of names, types and help texts (`collector.metrics`,
-`forwarder.metrics`), and shows only those. API keys never appear in labels."""
+`forwarder.metrics`), shows only those and refuses any other name. API keys never appear in labels."""
 
 from __future__ import annotations
 
@@ -25,18 +25,26 @@ class Metrics:
         self.histograms: dict[str, list[float]] = {}
         self.gauges: dict[str, Callable[[], float]] = {}
 
+    def _declared(self, name: str) -> None:
+        if name not in self.names:  # a typo would otherwise count into a series that is never shown
+            raise KeyError(f"metric {name!r} is not declared in this service's table")
+
     def add(self, name: str, value: float = 1, **labels: str) -> None:
+        self._declared(name)
         key = tuple(sorted(labels.items()))
         series = self.values[name]
         series[key] = series.get(key, 0) + value
 
     def set(self, name: str, value: float, **labels: str) -> None:
+        self._declared(name)
         self.values[name][tuple(sorted(labels.items()))] = value
 
     def gauge(self, name: str, read: Callable[[], float]) -> None:
+        self._declared(name)
         self.gauges[name] = read
 
     def observe(self, name: str, seconds: float) -> None:
+        self._declared(name)
         counts = self.histograms.setdefault(name, [0.0] * (len(LATENCY_BUCKETS) + 3))
         counts[bisect.bisect_left(LATENCY_BUCKETS, seconds)] += 1
         counts[-2] += seconds  # sum
