@@ -3,6 +3,7 @@
     .venv/bin/python bench/collector_bench.py [--seconds 15] [--workers 1] [--kinds one-stage,two-stage]
         [--peer bench/peers/build/otelcol-kafka [--peer-fsync]]
     .venv/bin/python bench/collector_bench.py --mapping-scaling [--spans 60000]
+    .venv/bin/python bench/collector_bench.py --cpu-rate 5000 [--seconds 15] [--peer ...]
 
 For each transport (HTTP/protobuf, gRPC) and span size (2 KB, 50 KB), 100-span requests:
 1. sustained: closed-loop senders for --seconds; spans/s acknowledged, then the time until every
@@ -24,6 +25,12 @@ durability.
 
 --mapping-scaling fills a 4-partition spans topic and times the mapping stage alone with 1 and then 2
 worker processes: records/s and the ratio.
+
+--cpu-rate N offers N spans/s (100-span requests, open loop, 8 in flight at most) for --seconds, waits until
+Kafka holds every record (at least 5 s for queues to drain), and reads each process's own CPU counters
+(utime + stime of it and all its descendants, /proc/PID/stat): CPU us per accepted span for each stage
+(`ingest` is the two-stage ingest alone: OTLP to the spans topic, no mapping), beside the accepted rate and
+the p99, and with --peer the ratios to the Collector measured in the same run.
 """
 
 from __future__ import annotations
@@ -100,6 +107,22 @@ def rss_kib(pid: int) -> int:
             if line.startswith("VmHWM:"):
                 total += int(line.split()[1])
     return total
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of `pid` and of every live descendant, from the kernel's own counters."""
+    ticks = 0
+    pending = [pid]
+    while pending:
+        p = pending.pop()
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+            for task in Path(f"/proc/{p}/task").iterdir():
+                pending += [int(c) for c in (task / "children").read_text().split()]
+        except (OSError, IndexError, ValueError):
+            continue  # it exited meanwhile
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def helicone_cmd(config: Path) -> list[str]:
@@ -301,6 +324,74 @@ def run_case(kind: str, transport: str, span_bytes: int, args: argparse.Namespac
         target.stop()
 
 
+def cpu_case(kind: str, transport: str, span_bytes: int, args: argparse.Namespace, kafka: LocalKafka,
+             workdir: Path) -> dict[str, float]:  # fmt: skip
+    """CPU us per span of each of `kind`'s processes at a fixed offered rate (see --cpu-rate)."""
+    topic = f"cpu-{kind}-{transport}-{span_bytes}-{os.getpid()}"
+    (workdir / topic).mkdir(parents=True)
+    target = Target("two-stage" if kind == "ingest" else kind, kafka.bootstrap_servers, topic, workdir / topic,
+                    args.workers, args.peer, args.peer_fsync, args.mapping_nice)  # fmt: skip
+    if kind == "ingest":  # the two-stage ingest alone: no mapping stage
+        mapping = target.procs.pop()
+        mapping.send_signal(signal.SIGTERM)
+        mapping.wait(60)
+    stages = {"ingest": ["ingest"], "two-stage": ["ingest", "mapping"]}.get(kind, [kind])
+    try:
+        payloads = Bodies(span_bytes)
+        before = [cpu_seconds(p.pid) for p in target.procs]
+        latencies: list[float] = []
+        t0 = time.monotonic()
+        ok = asyncio.run(send_loop(transport, target, payloads, t0 + args.seconds, latencies,
+                                   rate=args.cpu_rate / 100))  # fmt: skip
+        spans = ok * 100
+        records_topic = f"{topic}-spans" if kind == "ingest" else topic
+        partitions = max(2, args.workers) if kind == "ingest" else 1
+        delivered, progress_at = 0, time.monotonic()
+        while time.monotonic() < progress_at + 30 and delivered < (ok if kind == "ingest" else spans):
+            count = asyncio.run(kafka_count(kafka.bootstrap_servers, records_topic, partitions))
+            if count > delivered:
+                delivered, progress_at = count, time.monotonic()
+            time.sleep(0.25)
+        time.sleep(max(0.0, t0 + args.seconds + 5 - time.monotonic()))  # queues drain
+        used = [cpu_seconds(p.pid) - b for p, b in zip(target.procs, before, strict=True)]
+        latencies.sort()
+        result = {f"cpu_us_{stage}": seconds / spans * 1e6 if spans else float("nan")
+                  for stage, seconds in zip(stages, used, strict=True)}  # fmt: skip
+        result |= {
+            "cpu_us": sum(used) / spans * 1e6 if spans else float("nan"),
+            "accepted_spans_s": spans / args.seconds,
+            "p99_ms": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000 if latencies else 0.0,
+        }
+        return result
+    finally:
+        target.stop()
+
+
+def cpu_at_fixed_rate(args: argparse.Namespace, workdir: Path) -> None:
+    kinds = args.kinds.split(",") + (["otelcol"] if args.peer else [])
+    print(
+        f"CPU per span at {args.cpu_rate:g} offered spans/s for {args.seconds:g}s (+5 s to drain), 100 spans/"
+        f"request, workers={args.workers}, {os.cpu_count()} cores shared with the load generator and Kafka"
+    )
+    print(f"{'collector':<12}{'transport':<10}{'span':>7}{'accepted/s':>12}{'CPU us/span':>13}{'p99 ms':>9}  stages")
+    with LocalKafka(auto_create_topics=True, heap="1g") as kafka:
+        for transport in args.transports.split(","):
+            for size in (int(s) for s in args.sizes.split(",")):
+                results = {kind: cpu_case(kind, transport, size, args, kafka, workdir) for kind in kinds}
+                for kind, r in results.items():
+                    stages = ", ".join(f"{k[7:]} {v:.1f}" for k, v in r.items() if k.startswith("cpu_us_"))
+                    print(f"{kind:<12}{transport:<10}{size:>7}{r['accepted_spans_s']:>12.0f}{r['cpu_us']:>13.1f}"
+                          f"{r['p99_ms']:>9.1f}  {stages}", flush=True)  # fmt: skip
+                if args.peer:
+                    peer = results["otelcol"]
+                    for kind in args.kinds.split(","):
+                        r = results[kind]
+                        print(f"{kind + '/peer':<12}{transport:<10}{size:>7}"
+                              f"{r['accepted_spans_s'] / peer['accepted_spans_s']:>12.2f}"
+                              f"{r['cpu_us'] / peer['cpu_us']:>13.2f}{r['p99_ms'] / peer['p99_ms']:>9.2f}",
+                              flush=True)  # fmt: skip
+
+
 def mapping_scaling(args: argparse.Namespace, kafka: LocalKafka, workdir: Path) -> None:
     """The mapping stage alone on a full spans topic: records/s with 1 and with 2 worker processes."""
     spans = f"scaling-spans-{os.getpid()}"
@@ -371,8 +462,17 @@ def main() -> None:
     parser.add_argument("--transports", default="http,grpc")
     parser.add_argument("--mapping-scaling", action="store_true")
     parser.add_argument("--spans", type=int, default=60000, help="with --mapping-scaling")
+    parser.add_argument(
+        "--cpu-rate",
+        type=float,
+        default=None,
+        help="CPU us per span at this offered spans/s (kinds: ingest, one-stage, two-stage)",
+    )
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="collector-bench-"))
+    if args.cpu_rate:
+        cpu_at_fixed_rate(args, workdir)
+        return
     if args.mapping_scaling:
         with LocalKafka(auto_create_topics=True, heap="1g") as kafka:
             mapping_scaling(args, kafka, workdir)
