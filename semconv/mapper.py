@@ -67,7 +67,7 @@ def read_call(span: SpanView) -> LlmCall | None:
     call.ttft_ms = common.ttft_ms(span) if call.stream else None
     call.http_status = common.http_status(span)
     call.error = common.read_error(span, call.http_status)
-    call.meta = common.read_context(span)
+    call.meta = {**call.meta, **common.read_context(span)}  # a dialect's own context keys, under the common ones
     return call
 
 

@@ -127,6 +127,39 @@ def test_vercel_stream_takes_ttft_from_ms_to_first_chunk() -> None:
     assert record["timing"]["timeToFirstToken"] == 123
 
 
+def test_vercel_7_failed_embed_is_one_record_from_its_call_span() -> None:
+    """AI SDK 7 names `embed`'s operation span like its provider call, and a failure leaves both
+    without usage: the operation span is told by `ai.value`. The custom tracer's scope is no hint."""
+    attrs = {"gen_ai.operation.name": "embeddings", "gen_ai.provider.name": "openai",
+             "gen_ai.request.model": "text-embedding-3-small", "ai.settings.context.userId": "u-1",
+             "http.response.status_code": 429}  # fmt: skip
+    name = "embeddings text-embedding-3-small"
+    operation = span(name, {**attrs, "ai.value": '"hi"'}, error="Rate limit", scope="app")
+    call = span(name, {**attrs, "ai.values": ['"hi"']}, error="Rate limit", scope="app")
+    record = only_record(request(operation, call))
+    assert record["providerRequest"]["json"]["input"] == ["hi"]
+    assert record["providerResponse"]["status"] == 429
+    assert record["providerRequest"]["meta"]["Helicone-User-Id"] == "u-1"
+
+
+def test_vercel_legacy_open_telemetry_context() -> None:
+    """@ai-sdk/otel's `LegacyOpenTelemetry` (AI SDK 7) writes AI SDK 6's spans, the runtime context in
+    place of `ai.telemetry.metadata.*`."""
+    s = span(
+        "ai.generateText.doGenerate",
+        {
+            "ai.operationId": "ai.generateText.doGenerate",
+            "ai.model.provider": "openai.chat",
+            "ai.model.id": "gpt-4o",
+            "ai.prompt.messages": json.dumps([{"role": "user", "content": "hi"}]),
+            "ai.settings.context.userId": "u-1",
+            "ai.settings.context.tenant": "acme",
+        },
+    )
+    meta = only_record(request(s))["providerRequest"]["meta"]
+    assert (meta["Helicone-User-Id"], meta["Helicone-Property-tenant"]) == ("u-1", "acme")
+
+
 # --- span events, agents, legacy indexed forms --------------------------------------------------
 
 

@@ -56,7 +56,8 @@ def capture_library_versions(main_venv: Path) -> list[str]:
         lines.append(f"{label} ({venv}): " + ", ".join(f"{n} {versions.get(n, 'missing')}" for n in names))
     deps = json.loads((ROOT / "tests" / "vercel" / "package.json").read_text())["dependencies"]
     installed = []
-    for name in deps:
+    extra = ["@ai-sdk/otel"] if (VERCEL_DIR / "node_modules" / "@ai-sdk" / "otel").is_dir() else []  # AI SDK 7
+    for name in [*deps, *extra]:
         manifest = VERCEL_DIR / "node_modules" / name / "package.json"
         installed.append(f"{name} {json.loads(manifest.read_text())['version'] if manifest.exists() else 'missing'}")
     lines.append(f"vercel ({VERCEL_DIR}): " + ", ".join(installed))
