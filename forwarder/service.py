@@ -57,8 +57,6 @@ from .produce import Origin, Record, SendFailed
 from .progress import Progress
 
 log = logging.getLogger(__name__)
-# A forwarder without a key of its own still delivers records that carry theirs (pass_api_keys): it says so
-NO_DEFAULT_KEY = "no Helicone API key configured: records without their own helicone-auth key are dead-lettered"
 KafkaClient = TypeVar("KafkaClient", AIOKafkaConsumer, AIOKafkaProducer)
 CLIENT_ID = "helicone-otel-forwarder"
 COMMIT_EVERY = 0.5  # seconds between commits of what became done
@@ -109,8 +107,6 @@ class Forwarder(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka's 
 
     # lifecycle.Service: the consume loop as a task, and the admin server
     async def start(self) -> None:
-        if not self.config.api_key and not self.config.api_keys:
-            log.warning("%s (set forwarder.api_key, e.g. api_key: ${env:HELICONE_API_KEY})", NO_DEFAULT_KEY)
         if self.config.admin_address:
             app = Starlette(routes=health_app(self.ready).routes + metrics_app(self.metrics.render).routes)
             self._admin = await start_http_server(app, bind(self.config.admin_address))
@@ -151,8 +147,6 @@ class Forwarder(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka's 
         if health.failing_since is not None:
             since = time.monotonic() - health.failing_since
             return False, f"Helicone has taken no record for {since:.0f}s: {health.last_failure}"
-        if not self.config.api_key and not self.config.api_keys:
-            return True, f"delivering; {NO_DEFAULT_KEY}"
         return True, "delivering"
 
     # ConsumerRebalanceListener: aiokafka awaits these in its coordinator task

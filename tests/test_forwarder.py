@@ -413,14 +413,3 @@ def test_started_before_kafka_it_waits_says_so_and_delivers_once_kafka_is_up(
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(30) == 0
     assert sorted(b["id"] for _, b in helicone.accepted) == sorted(json.loads(v)["id"] for _, v, _ in items)
-
-
-def test_a_forwarder_without_a_key_of_its_own_says_so_in_ready() -> None:
-    """Records that carry their own key (pass_api_keys) still flow; the rest are dead-lettered, and /ready says it."""
-    keyless = Forwarder(parse({"forwarder": {}}))
-    keyless.joined = True
-    ok, reason = keyless.ready()
-    assert ok and "no Helicone API key configured" in reason and "dead-lettered" in reason
-    keyed = Forwarder(parse({"forwarder": {"api_key": "sk-default"}}))
-    keyed.joined = True
-    assert keyed.ready() == (True, "delivering")
