@@ -100,7 +100,6 @@ class KafkaSender:
         self._metrics = metrics
         self.timeout = timeout
         self._down: dict[str, str] = {}  # exporter -> why its producer has no broker connection, from watch()
-        self._reported: dict[str, float] = {}  # exporter -> when its going away was last logged as a WARNING
         metrics.set("helicone_otel_kafka_up", 0)
 
     async def _producer(self, name: str) -> AIOKafkaProducer:
@@ -135,6 +134,7 @@ class KafkaSender:
         a broker that keeps coming and going, at most one such pair a minute (the rest at DEBUG). Runs until
         cancelled."""
         loud: set[str] = set()  # exporters whose current absence was logged as a WARNING
+        reported: dict[str, float] = {}  # exporter -> when its going away was last logged as a WARNING
         while True:
             for name in self._configs:
                 why = await self._probe(name)
@@ -144,9 +144,9 @@ class KafkaSender:
                     del self._down[name]
                 elif why is not None and name not in self._down:
                     now = time.monotonic()
-                    if now - self._reported.get(name, -QUIET_FOR) >= QUIET_FOR:
+                    if now - reported.get(name, -QUIET_FOR) >= QUIET_FOR:
                         loud.add(name)
-                        self._reported[name] = now
+                        reported[name] = now
                     level = logging.WARNING if name in loud else logging.DEBUG
                     log.log(level, "Kafka unreachable for exporter %s: %s", name, why)
                 if why is not None:
