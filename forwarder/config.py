@@ -5,6 +5,7 @@ forwarder:
   topic: helicone-llm-logs
   group_id: helicone-otel-forwarder
   dead_letter_topic: helicone-llm-logs-dlq       # default: <topic>-dlq
+  parking_topic: helicone-llm-logs-parked        # default: <topic>-parked; records retried later, from there
   helicone_url: https://api.worker.helicone.ai     # Helicone's async log routes (OpenAI, Anthropic, Google, custom)
   helicone_api_url: https://api.helicone.ai       # its custom trace route (every other provider, priced by name)
   api_key: ${env:HELICONE_API_KEY:-}            # the key for records that bring none of their own
@@ -13,7 +14,9 @@ forwarder:
     property: tenant                             #   (Helicone-Property-Tenant in providerRequest.meta)
     keys: {acme: sk-helicone-acme, globex: sk-helicone-globex}
   concurrency: 16                                # posts in flight
-  max_attempts: 8                                # per record while others go through, then dead-lettered
+  max_attempts: 8                                # per record (within 5s) while others go through, then parked
+  dead_letter_after: 60m                         # a parked record refused this long while others go through
+  max_uncommitted: 500                           # records in hand per partition (a crash posts them again)
   request_timeout: 10s
   dedupe_window: 100000                          # recent record ids remembered
   admin_address: 127.0.0.1:8889                  # /metrics, / (live), /ready; '' turns it off
@@ -57,6 +60,7 @@ class ForwarderConfig:
     topic: str = DEFAULT_TOPIC
     group_id: str = "helicone-otel-forwarder"
     dead_letter_topic: str = dead_letter_topic(DEFAULT_TOPIC)  # default: <topic>-dlq
+    parking_topic: str = f"{DEFAULT_TOPIC}-parked"  # default: <topic>-parked
     helicone_url: str = HELICONE_WORKER_URL
     helicone_api_url: str = HELICONE_API_URL
     api_key: str | None = field(default=None, repr=False)
@@ -65,6 +69,8 @@ class ForwarderConfig:
     api_keys: dict[str, str] = field(default_factory=dict, repr=False)  # property value -> key
     concurrency: int = field(default=16, metadata=at_least(1))
     max_attempts: int = field(default=8, metadata=at_least(1))
+    dead_letter_after: float = 3600.0
+    max_uncommitted: int = field(default=500, metadata=at_least(1))
     request_timeout: float = 10.0
     dedupe_window: int = 100_000
     admin_address: str | None = field(default="127.0.0.1:8889", metadata=ENDPOINT)
@@ -99,6 +105,7 @@ def parse(raw: Any) -> ForwarderConfig:
         brokers=brokers,
         topic=topic,
         dead_letter_topic=s.text("dead_letter_topic", dead_letter_topic(topic)),
+        parking_topic=s.text("parking_topic", f"{topic}-parked"),
         helicone_url=_url(s, "helicone_url", HELICONE_WORKER_URL),
         helicone_api_url=_url(s, "helicone_api_url", HELICONE_API_URL),
         api_key_header=s.text("api_key_header", HELICONE_AUTH).lower() or None,

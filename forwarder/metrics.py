@@ -1,5 +1,5 @@
-"""The forwarder's self-metrics: deliveries, retries, dead letters, duplicates, scores, lag and post
-latency."""
+"""The forwarder's self-metrics: deliveries, retries, parked records, dead letters, duplicates, scores,
+lag and post latency."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ NAMES: metrics.Help = {
     "helicone_otel_forwarder_delivered": ("counter", "Records Helicone accepted (2xx)."),
     "helicone_otel_forwarder_retried": ("counter", "Retries after 429, 5xx, timeouts or connection errors."),
     "helicone_otel_forwarder_dead_lettered": ("counter", "Records sent to the dead-letter topic."),
+    "helicone_otel_forwarder_parked": ("counter", "Records sent to the parking topic, to be retried from there."),
     "helicone_otel_forwarder_duplicates": ("counter", "Records skipped as already delivered (same id)."),
     "helicone_otel_forwarder_scores_posted": ("counter", "Records whose evaluation scores Helicone accepted."),
     "helicone_otel_forwarder_scores_failed": ("counter", "Records whose evaluation scores Helicone refused."),

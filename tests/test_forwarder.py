@@ -20,12 +20,13 @@ from pathlib import Path
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaProducer, TopicPartition
 from conftest import create_topic
 from fakehelicone import FakeHelicone
 from helicone_otel.collector.config import ExporterConfig
 from helicone_otel.forwarder.config import parse
-from helicone_otel.forwarder.service import Forwarder, done_prefix
+from helicone_otel.forwarder.progress import Progress
+from helicone_otel.forwarder.service import Forwarder
 from helicone_otel.semconv import MapOptions
 from helpers import metric, read_topic
 from localkafka import LocalKafka
@@ -33,7 +34,6 @@ from otlp_builder import request, span
 
 from helicone_otel.config_reader import ConfigError
 from helicone_otel.kafka.records import encode
-from helicone_otel.retry import Interrupted
 
 KEY = "sk-helicone-test"
 
@@ -45,8 +45,9 @@ def records(n: int, start: int = 0, provider: str = "openai") -> list[tuple[byte
     return [(r.key or b"", r.value, list(r.headers)) for r in encoded.records]
 
 
-async def produce(bootstrap: str, topic: str, items: list[tuple[bytes, bytes, list[tuple[str, bytes]]]]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True)
+async def produce(bootstrap: str, topic: str, items: list[tuple[bytes, bytes, list[tuple[str, bytes]]]],
+                  max_request_size: int = 1024 * 1024) -> None:  # fmt: skip
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True, max_request_size=max_request_size)
     await producer.start()
     try:
         for key, value, headers in items:
@@ -220,7 +221,9 @@ def test_an_outage_waits_instead_of_dead_lettering_and_the_lag_drains(
 
     port = free_port()
 
-    helicone.script = [answer] * 60  # Helicone refuses 60 attempts, far beyond max_attempts (3) per record
+    # Helicone refuses everything for 10 s, far beyond max_attempts (3) per record; while it is down, one
+    # record at a time probes it (so a count of refusals would last minutes: the outage is timed)
+    helicone.down_until, helicone.down_status = time.monotonic() + 10, int(answer)
     asyncio.run(produce(kafka.bootstrap_servers, topic, records(20)))
     proc = start_forwarder(tmp_path, kafka.bootstrap_servers, topic, helicone.url, metrics_port=port)
     try:
@@ -233,7 +236,8 @@ def test_an_outage_waits_instead_of_dead_lettering_and_the_lag_drains(
         wait_for(lambda: metric(port, "helicone_otel_forwarder_lag") == 0, timeout=30)
         assert ready(port) == (200, "delivering")
         assert metric(port, "helicone_otel_forwarder_dead_lettered") == 0
-        assert metric(port, "helicone_otel_forwarder_retried") >= 40
+        assert metric(port, "helicone_otel_forwarder_parked") == 0  # an outage parks nothing either
+        assert metric(port, "helicone_otel_forwarder_retried") >= 20  # each at least once
         assert metric(port, "helicone_otel_forwarder_delivered") == 20
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -313,9 +317,18 @@ def test_a_bad_forwarder_section_is_an_error_naming_its_key(section: dict[str, o
 
 
 def test_a_partition_is_committed_only_past_its_unbroken_run_of_done_records() -> None:
-    assert done_prefix([None, None, None]) == 3
-    assert done_prefix([None, Interrupted(), None]) == 1  # the third is posted again by the next owner
-    assert done_prefix([RuntimeError(), None]) == 0
+    tp = TopicPartition("t", 0)
+    progress = Progress()
+    for offset in (10, 11, 12, 13):
+        progress.fetched(tp, offset)
+    progress.done(tp, 12)  # records finish in any order
+    assert progress.committable() == {}  # 10 and 11 are not done
+    progress.done(tp, 10)
+    assert progress.committable() == {tp: 11}  # as soon as the first one is: committed past it, not past 11
+    progress.committed({tp: 11})
+    assert progress.committable() == {} and progress.held(tp) == 3
+    progress.done(tp, 11)
+    assert progress.committable() == {tp: 13} and progress.held(tp) == 1  # 13 is posted again by the next owner
 
 
 def test_kafka_down_shows_in_ready_and_delivery_resumes_when_it_is_back(
@@ -400,3 +413,14 @@ def test_started_before_kafka_it_waits_says_so_and_delivers_once_kafka_is_up(
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(30) == 0
     assert sorted(b["id"] for _, b in helicone.accepted) == sorted(json.loads(v)["id"] for _, v, _ in items)
+
+
+def test_a_forwarder_without_a_key_of_its_own_says_so_in_ready() -> None:
+    """Records that carry their own key (pass_api_keys) still flow; the rest are dead-lettered, and /ready says it."""
+    keyless = Forwarder(parse({"forwarder": {}}))
+    keyless.joined = True
+    ok, reason = keyless.ready()
+    assert ok and "no Helicone API key configured" in reason and "dead-lettered" in reason
+    keyed = Forwarder(parse({"forwarder": {"api_key": "sk-default"}}))
+    keyed.joined = True
+    assert keyed.ready() == (True, "delivering")

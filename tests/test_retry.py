@@ -121,3 +121,48 @@ def test_retry_gives_up_at_the_deadline_and_when_stopped() -> None:
     with pytest.raises(Interrupted):
         asyncio.run(stopped_meanwhile())
     assert time.monotonic() - started < 2.0
+
+
+def test_a_hint_lengthens_the_backoff_and_never_shortens_it() -> None:
+    """`Retry-After: 0` or a date in the past must not become a tight loop: the backoff's wait is the
+    floor under every hint."""
+    from helicone_otel.errors import Unavailable
+    from helicone_otel.retry import pause
+
+    past = retry_after("Mon, 01 Jan 2001 00:00:00 GMT")
+    assert past == 0.0 and retry_after("0") == 0.0
+    backoff = Backoff(1.0, cap=1.0)
+    assert all(0.5 <= pause(Unavailable("429", past), backoff) <= 1.5 for _ in range(100))
+    assert all(pause(Unavailable("429", 20.0), backoff) == 20.0 for _ in range(5))  # a longer hint wins
+    assert 0.5 <= pause(Unavailable("down"), backoff) <= 1.5
+
+
+def test_a_retry_policy_names_its_backoff_and_enforces_its_bounds() -> None:
+    from helicone_otel.forwarder.health import DOWN_AFTER
+
+    from helicone_otel.errors import Unavailable
+    from helicone_otel.retry import HELICONE_IN_LINE, HELICONE_PARKED, HELICONE_PROBE, RetryPolicy, retry_sync
+
+    calls = 0
+
+    def down() -> None:
+        nonlocal calls
+        calls += 1
+        raise Unavailable("down", 0.0)
+
+    with pytest.raises(Unavailable):
+        retry_sync(down, RetryPolicy("three", first=0.01, cap=0.02, max_attempts=3))
+    assert calls == 3
+    started = time.monotonic()
+    with pytest.raises(Unavailable):
+        retry_sync(down, RetryPolicy("brief", first=0.05, cap=0.05, max_elapsed=0.3))
+    assert time.monotonic() - started < 0.3  # never waits past its elapsed-time limit
+    policy = RetryPolicy("p", first=1.0, cap=8.0, max_attempts=5, max_elapsed=60.0)
+    assert policy.allows(4, 59.0) and not policy.allows(5, 1.0) and not policy.allows(1, 60.0)
+    assert [0.5 * b <= policy.nth_wait(n) <= 1.5 * b for n, b in ((1, 1), (2, 2), (4, 8), (40, 8))] == [True] * 4
+    # the forwarder's: named, bounded where they retry in place, and never sooner than an outage shows
+    assert {p.name for p in (HELICONE_IN_LINE, HELICONE_PROBE, HELICONE_PARKED)} == {
+        "helicone-in-line", "helicone-probe", "helicone-parked",
+    }  # fmt: skip
+    assert HELICONE_IN_LINE.max_attempts and HELICONE_IN_LINE.max_elapsed and HELICONE_PARKED.max_elapsed
+    assert 0.5 * HELICONE_IN_LINE.first >= DOWN_AFTER and 0.5 * HELICONE_PROBE.first >= DOWN_AFTER

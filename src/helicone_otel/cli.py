@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
 
-from helicone_otel import compare_command, logs, map_command
+from helicone_otel import compare_command, logs, map_command, replay_command
 
 T = TypeVar("T")
 
@@ -118,6 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     forward.set_defaults(func=_forward)
     map_command.add_parser(sub)
     compare_command.add_parser(sub)
+    replay_command.add_parser(sub)
     return parser
 
 

@@ -29,6 +29,10 @@ TRUNCATED = "helicone-truncated"  # "true" when the size limit cut values
 UNPARSED = "helicone-unparsed"  # content attributes (comma-separated) that did not parse, kept as their raw text
 ERROR = "error"  # on dead-lettered records: why
 ERROR_LIMIT = 1000  # characters of the reason kept in the header
+ATTEMPTS = "attempts"  # on dead-lettered records: how many posts Helicone refused (0: never posted)
+ORIGINAL = "original-"  # on dead-lettered records: where it was (`original-topic`, `-partition`, `-offset`, ...)
+ORIGINAL_SIZE = "original-size"  # the value's size in bytes, when it was cut to fit the dead-letter topic
+VALUE_CUT = "value-cut"  # how it was cut: strings (still a body, replayable), prefix, dropped (value empty)
 
 
 def dead_letter_topic(topic: str) -> str:
@@ -37,12 +41,20 @@ def dead_letter_topic(topic: str) -> str:
 
 
 def dead_letter_headers(
-    headers: Iterable[tuple[str, bytes]], reason: str, **original: str
+    headers: Iterable[tuple[str, bytes]], reason: str, attempts: int | None = None, **original: str
 ) -> tuple[tuple[str, bytes], ...]:
-    """A dead-lettered record's headers: its own, the reason (cut to ERROR_LIMIT), and where it was
-    going (`topic="t"` becomes `original-topic: t`), so that it can be replayed."""
-    extra = [(f"original-{key.replace('_', '-')}", value.encode()) for key, value in original.items()]
-    return (*headers, (ERROR, reason[:ERROR_LIMIT].encode()), *extra)
+    """A dead-lettered record's headers: its own, the reason (cut to ERROR_LIMIT), where it was going
+    (`topic="t"` becomes `original-topic: t`), so that it can be traced and replayed, and how many
+    posts were refused (`attempts`) when it was posted at all."""
+    extra = [(f"{ORIGINAL}{key.replace('_', '-')}", value.encode()) for key, value in original.items()]
+    tried = [(ATTEMPTS, str(attempts).encode())] if attempts is not None else []
+    return (*headers, (ERROR, reason[:ERROR_LIMIT].encode()), *extra, *tried)
+
+
+def without_dead_letter_headers(headers: Iterable[tuple[str, bytes]]) -> tuple[tuple[str, bytes], ...]:
+    """A dead letter's own headers, as the record had them before it was dead-lettered (for a replay)."""
+    ours = (ERROR, ATTEMPTS, VALUE_CUT)
+    return tuple((k, v) for k, v in headers if k not in ours and not k.startswith(ORIGINAL))
 
 
 # --- in Helicone -------------------------------------------------------------------------------------

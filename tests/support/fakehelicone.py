@@ -1,8 +1,10 @@
 """A local stand-in for Helicone's async log API (the one part of the pipeline that cannot run here).
 
 It checks every body against the async-log schema and the Authorization header, keeps what it
-accepted, and can be told to answer 429 (with Retry-After), 500, 401, 400, to hang, or to take `delay`
-seconds over every answer.
+accepted (and when), and can be told to answer 429 (with Retry-After), 500, 401, 400, to hang, or to
+take `delay` seconds over every answer (`script`); to be down for a while (`down_until`, answering
+`down_status` with `down_headers`); to accept only some keys (`keys`: revoke one by removing it); to
+refuse bodies over `max_body` bytes (413) and records by id (`refuse_ids`: id -> status).
 """
 
 from __future__ import annotations
@@ -54,11 +56,18 @@ class FakeHelicone:
     def __init__(self, api_key: str = "sk-helicone-test") -> None:
         self.api_key = api_key
         self.accepted: list[tuple[str, dict[str, Any]]] = []
+        self.accepted_at: list[float] = []  # time.monotonic() of each acceptance, as `accepted`
         self.scores: list[tuple[str, dict[str, Any]]] = []  # (request id, scores) the score API took
         self.attempts = 0
         self.attempt_times: list[float] = []  # time.monotonic() of each request's arrival
         self.script: list[str] = []  # answers to give first, in order: "429", "500", "401", "400", "hang"
         self.delay = 0.0
+        self.keys = {api_key}  # the keys it takes
+        self.down_until = 0.0  # time.monotonic() until which it answers every request `down_status`
+        self.down_status = 503
+        self.down_headers: dict[str, str] = {}
+        self.max_body: int | None = None  # bytes; a larger body is refused with 413
+        self.refuse_ids: dict[str, int] = {}  # record id -> the status its posts are answered
         self.lock = threading.Lock()
         fake = self
 
@@ -73,12 +82,16 @@ class FakeHelicone:
                     time.sleep(30)
                     return
                 time.sleep(fake.delay)
+                if action == "ok" and time.monotonic() < fake.down_until:
+                    return self._reply(fake.down_status, {"error": "down"}, fake.down_headers)
                 if action in ("429", "500"):
                     return self._reply(
                         int(action), {"error": "try later"}, {"Retry-After": "1"} if action == "429" else {}
                     )
-                if action == "401" or self.headers.get("authorization") != f"Bearer {fake.api_key}":
+                if action == "401" or self.headers.get("authorization") not in {f"Bearer {k}" for k in fake.keys}:
                     return self._reply(401, {"error": "bad key"})
+                if fake.max_body is not None and len(data) > fake.max_body:
+                    return self._reply(413, {"error": f"body of {len(data)} bytes is over {fake.max_body}"})
                 score = re.fullmatch(r"/v1/request/([0-9a-f-]{36})/score", self.path)
                 if score:
                     return self._score(score.group(1), data)
@@ -88,6 +101,9 @@ class FakeHelicone:
                     body = json.loads(data)
                 except ValueError:
                     return self._reply(400, {"error": "not JSON"})
+                refused = fake.refuse_ids.get(str(body.get("id"))) if isinstance(body, dict) else None
+                if refused is not None:
+                    return self._reply(refused, {"error": f"record refused with {refused}"})
                 errors = schema_errors(body) + (["scripted 400"] if action == "400" else [])
                 if self.path == "/v1/trace/custom/log" and body.get("provider") not in PRICED_CUSTOM_TRACE_PROVIDERS:
                     errors.append(f"provider {body.get('provider')!r} is not priced on the custom trace route")
@@ -95,6 +111,7 @@ class FakeHelicone:
                     return self._reply(400, {"error": errors})
                 with fake.lock:
                     fake.accepted.append((self.path, body))
+                    fake.accepted_at.append(time.monotonic())
                 self._reply(200, {"ok": True})
 
             def _score(self, request_id: str, data: bytes) -> None:

@@ -13,6 +13,7 @@ from typing import Any, Protocol, TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaError, for_code
 from aiokafka.helpers import create_ssl_context
 
@@ -22,6 +23,7 @@ from helicone_otel.retry import Backoff, OnRetry, retry
 
 log = logging.getLogger(__name__)
 _TOPIC_EXISTS = 36
+_MAX_MESSAGE_BYTES = "max.message.bytes"
 
 
 def security_args(sasl: SaslConfig | None, tls: TlsConfig | None) -> dict[str, Any]:
@@ -68,19 +70,20 @@ class Cluster:
     def admin(self, client_id: str) -> AIOKafkaAdminClient:
         return AIOKafkaAdminClient(**self._args(client_id))
 
-    async def ensure_topic(self, topic: str, client_id: str) -> bool:
+    async def ensure_topic(self, topic: str, client_id: str, partitions: int = 1,
+                           configs: dict[str, str] | None = None) -> bool:  # fmt: skip
         """Create `topic` when it does not exist (as Kafka Connect does for its dead-letter queue), with
-        up to three replicas. Return False, saying why in the log, when it neither exists nor can be
-        created (no permission, Kafka down)."""
+        up to three replicas, `partitions` and topic `configs` (such as `max.message.bytes`). Return
+        False, saying why in the log, when it neither exists nor can be created (no permission, Kafka
+        down)."""
         admin = self.admin(client_id)
         try:
             await admin.start()
             if topic in await admin.list_topics():
                 return True
             brokers = len((await admin.describe_cluster())["brokers"])
-            response = await admin.create_topics(
-                [NewTopic(topic, num_partitions=1, replication_factor=min(3, brokers))]
-            )
+            new = NewTopic(topic, num_partitions=partitions, replication_factor=min(3, brokers), topic_configs=configs)
+            response = await admin.create_topics([new])
             codes = [error[1] for error in response.topic_errors if error[1] not in (0, _TOPIC_EXISTS)]
             if codes:
                 raise for_code(codes[0])()
@@ -89,6 +92,26 @@ class Cluster:
         except (KafkaError, OSError) as exc:
             log.warning("topic %s does not exist and could not be created: %r", topic, exc)
             return False
+        finally:
+            with contextlib.suppress(KafkaError, OSError):
+                await admin.close()
+
+    async def max_message_bytes(self, topic: str, client_id: str) -> int | None:
+        """The largest record `topic` takes (its `max.message.bytes`, else the broker's), or None when
+        it cannot be read (no such topic, no permission, Kafka down)."""
+        admin = self.admin(client_id)
+        try:
+            await admin.start()
+            wanted = ConfigResource(ConfigResourceType.TOPIC, topic, {_MAX_MESSAGE_BYTES: None})
+            for response in await admin.describe_configs([wanted]):
+                for error, _, _, name, entries in response.resources:
+                    values = {entry[0]: entry[1] for entry in entries}
+                    if name == topic and not error and values.get(_MAX_MESSAGE_BYTES, "").isdigit():
+                        return int(values[_MAX_MESSAGE_BYTES])
+            return None
+        except (KafkaError, OSError) as exc:
+            log.warning("cannot read the %s of topic %s: %r", _MAX_MESSAGE_BYTES, topic, exc)
+            return None
         finally:
             with contextlib.suppress(KafkaError, OSError):
                 await admin.close()
