@@ -2,6 +2,7 @@
 record to Helicone's async log API, at least once, with retries and a dead-letter topic."""
 
 from .config import ForwarderConfig, load
-from .service import Forwarder, serve, validate
+from .routing import validate
+from .service import Forwarder, serve
 
 __all__ = ["Forwarder", "ForwarderConfig", "load", "serve", "validate"]

@@ -36,18 +36,18 @@ from functools import partial
 from typing import Any, TypeVar
 
 import aiohttp
-import uvicorn
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError, MessageSizeTooLargeError, RecordTooLargeError
 from starlette.applications import Starlette
 
-from helicone_otel.admin import bind, health_app, metrics_app, start_http_server
-from helicone_otel.contract import SCORES, log_route
+from helicone_otel.admin import AdminServer, health_app, metrics_app
+from helicone_otel.contract import SCORES
 from helicone_otel.errors import Permanent, Retryable
 from helicone_otel.kafka.cluster import connect
 from helicone_otel.lifecycle import finish_or_cancel, run_until_signal
 from helicone_otel.retry import HELICONE_IN_LINE, HELICONE_PARKED, Interrupted
 
+from . import dry_run
 from .config import ForwarderConfig
 from .dead_letters import BROKER_DEFAULT_LIMIT, DeadLetters
 from .delivery import HeliconeClient, Undelivered
@@ -55,6 +55,7 @@ from .metrics import Metrics
 from .parking import Parked, park
 from .produce import Origin, Record, SendFailed
 from .progress import Progress
+from .routing import destination, validate
 
 log = logging.getLogger(__name__)
 # A forwarder without a key of its own still delivers records that carry theirs (pass_api_keys): it says so
@@ -63,22 +64,6 @@ KafkaClient = TypeVar("KafkaClient", AIOKafkaConsumer, AIOKafkaProducer)
 CLIENT_ID = "helicone-otel-forwarder"
 COMMIT_EVERY = 0.5  # seconds between commits of what became done
 HEADROOM = 64 * 1024  # bytes the forwarder's own headers may add to a record of the records topic
-
-
-def validate(value: bytes) -> dict[str, Any]:
-    """The record as Helicone's async-log body, or Permanent naming what is wrong with it."""
-    try:
-        body = json.loads(value)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise Permanent(f"not JSON: {exc}") from exc
-    if not isinstance(body, dict):
-        raise Permanent("not a JSON object")
-    for key in ("providerRequest", "providerResponse", "timing"):
-        if not isinstance(body.get(key), dict):
-            raise Permanent(f"{key} missing")
-    if not isinstance(body["providerResponse"].get("status"), int):
-        raise Permanent("providerResponse.status missing")
-    return body
 
 
 class Forwarder(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka's abc is untyped
@@ -101,7 +86,7 @@ class Forwarder(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka's 
         self.joined = False
         self.kafka_error: str | None = None
         self._task: asyncio.Task[None] | None = None
-        self._admin: tuple[uvicorn.Server, asyncio.Task[None]] | None = None
+        self._admin: AdminServer | None = None
 
     def stop(self) -> None:
         self._stop.set()
@@ -113,7 +98,8 @@ class Forwarder(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka's 
             log.warning("%s (set forwarder.api_key, e.g. api_key: ${env:HELICONE_API_KEY})", NO_DEFAULT_KEY)
         if self.config.admin_address:
             app = Starlette(routes=health_app(self.ready).routes + metrics_app(self.metrics.render).routes)
-            self._admin = await start_http_server(app, bind(self.config.admin_address))
+            self._admin = AdminServer(app, self.config.admin_address, "forwarder admin")
+            await self._admin.start()
         self._task = asyncio.get_running_loop().create_task(self.run())
 
     async def done(self) -> None:
@@ -128,8 +114,7 @@ class Forwarder(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka's 
         if self._task is not None and not await finish_or_cancel(self._task, left):
             log.error("the forwarder did not stop by the deadline; leaving its records in hand uncommitted")
         if self._admin is not None:
-            self._admin[0].should_exit = True
-            await self._admin[1]
+            await self._admin.stop()
 
     @property
     def stuck(self) -> str | None:
@@ -214,10 +199,13 @@ class Forwarder(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka's 
             self.kafka_error = str(exc)
             log.warning("%s; retrying", exc)
 
+        connecting = connect(make, self.config.brokers, self._stop, on_retry=failed)
         try:
-            client = await connect(make, self.config.brokers, self._stop, on_retry=failed)
+            client = await (asyncio.wait_for(connecting, dry_run.KAFKA_WAIT) if self.dry_run else connecting)
         except Interrupted:
             return None
+        except TimeoutError:
+            raise dry_run.KafkaUnreachable(self.config.brokers, self.kafka_error) from None
         self.kafka_error = None
         return client
 
@@ -330,19 +318,6 @@ class Forwarder(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka's 
             lag += max(ends.get(tp, 0) - (committed or 0), 0)
         return lag
 
-    def api_key(self, headers: dict[str, str], body: dict[str, Any]) -> str | None:
-        """The record's own key (header), else the key for its property value, else the default."""
-        cfg = self.config
-        if cfg.api_key_header and headers.get(cfg.api_key_header):
-            return headers[cfg.api_key_header]
-        if cfg.api_key_property:
-            meta = body["providerRequest"].get("meta")
-            wanted = "helicone-property-" + cfg.api_key_property
-            for name, value in (meta if isinstance(meta, dict) else {}).items():
-                if str(name).lower() == wanted and str(value) in cfg.api_keys:
-                    return cfg.api_keys[str(value)]
-        return cfg.api_key
-
     async def _handle(self, record: Record, session: aiohttp.ClientSession,
                       producer: AIOKafkaProducer | None) -> None:  # fmt: skip
         """One record until it is done (delivered, parked, dead-lettered, a duplicate); raises Interrupted
@@ -356,17 +331,11 @@ class Forwarder(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka's 
             if record_id and await self._duplicate(record_id):
                 self.metrics.add("helicone_otel_forwarder_duplicates")
                 return
-            route = log_route(str(body.get("provider") or headers.get("provider") or "CUSTOM"))
-            url = route.url(self.config.helicone_url, self.config.helicone_api_url)
-            key = self.api_key(headers, body)
-            if not key:
-                raise Permanent("no Helicone API key: none in the record's header or property, none configured")
+            to = destination(self.config, headers, body)
             if self.dry_run:
-                print(
-                    json.dumps({"route": route.path, "url": url, "id": record_id, "offset": record.offset}), flush=True
-                )
+                print(json.dumps(dry_run.line(to, record_id, offset=record.offset)), flush=True)
                 return
-            await self._deliver(record, record_id, url, key, parked, session, producer)
+            await self._deliver(record, record_id, to.url, to.key, parked, session, producer)
         except Permanent as exc:
             await self._until_taken(record, partial(self.dead_letters.send, record, str(exc), 0, record_id, producer))
         finally:

@@ -24,8 +24,9 @@ from aiokafka import AIOKafkaProducer, TopicPartition
 from conftest import create_topic
 from fakehelicone import FakeHelicone
 from helicone_otel.collector.config import ExporterConfig
-from helicone_otel.forwarder.config import parse
+from helicone_otel.forwarder.config import ForwarderConfig, parse
 from helicone_otel.forwarder.progress import Progress
+from helicone_otel.forwarder.routing import destination
 from helicone_otel.forwarder.service import Forwarder
 from helicone_otel.semconv import MapOptions
 from helpers import metric, read_topic
@@ -33,6 +34,7 @@ from localkafka import LocalKafka
 from otlp_builder import request, span
 
 from helicone_otel.config_reader import ConfigError
+from helicone_otel.errors import Permanent
 from helicone_otel.kafka.records import encode
 
 KEY = "sk-helicone-test"
@@ -234,7 +236,8 @@ def test_an_outage_waits_instead_of_dead_lettering_and_the_lag_drains(
         assert status == 503 and "Helicone has taken no record" in reason and f"HTTP {answer}" in reason
         wait_for(lambda: len(helicone.accepted) >= 20, timeout=120)
         wait_for(lambda: metric(port, "helicone_otel_forwarder_lag") == 0, timeout=30)
-        assert ready(port) == (200, "delivering")
+        status, reason = ready(port)
+        assert status == 200 and reason.startswith("delivering"), reason  # (no key of its own: it says so)
         assert metric(port, "helicone_otel_forwarder_dead_lettered") == 0
         assert metric(port, "helicone_otel_forwarder_parked") == 0  # an outage parks nothing either
         assert metric(port, "helicone_otel_forwarder_retried") >= 20  # each at least once
@@ -285,18 +288,23 @@ def test_the_key_comes_from_the_record_header_then_its_property_then_the_default
         "api_key": "sk-default",
         "api_keys": {"property": "Helicone-Property-Tenant", "keys": {"acme": "sk-acme", "globex": "sk-globex"}},
     }})  # fmt: skip
-    forwarder = Forwarder(config)
 
     def body(**meta: str) -> dict[str, object]:
-        return {"providerRequest": {"meta": meta}}
+        return {"providerRequest": {"meta": meta}, "provider": "OPENAI"}
 
-    assert forwarder.api_key({"helicone-auth": "sk-own"}, body(**{"Helicone-Property-Tenant": "acme"})) == "sk-own"
-    assert forwarder.api_key({}, body(**{"helicone-property-tenant": "acme"})) == "sk-acme"
-    assert forwarder.api_key({}, body(**{"Helicone-Property-Tenant": "globex"})) == "sk-globex"
-    assert forwarder.api_key({}, body(**{"Helicone-Property-Tenant": "initech"})) == "sk-default"
-    assert forwarder.api_key({}, body()) == "sk-default"
-    without_header = Forwarder(parse({"forwarder": {"api_key_header": ""}}))
-    assert without_header.api_key({"helicone-auth": "sk-own"}, body()) is None
+    def key(headers: dict[str, str], body: dict[str, object], config: ForwarderConfig = config) -> tuple[str, str]:
+        to = destination(config, headers, body)
+        return to.key, to.key_from
+
+    assert key({"helicone-auth": "sk-own"}, body(**{"Helicone-Property-Tenant": "acme"})) == (
+        "sk-own", "header helicone-auth")  # fmt: skip
+    assert key({}, body(**{"helicone-property-tenant": "acme"}))[0] == "sk-acme"
+    assert key({}, body(**{"Helicone-Property-Tenant": "globex"}))[0] == "sk-globex"
+    assert key({}, body(**{"Helicone-Property-Tenant": "initech"})) == ("sk-default", "api_key")
+    assert key({}, body()) == ("sk-default", "api_key")
+    without_header = parse({"forwarder": {"api_key_header": ""}})
+    with pytest.raises(Permanent, match="no Helicone API key"):
+        key({"helicone-auth": "sk-own"}, body(), without_header)
 
 
 @pytest.mark.parametrize(

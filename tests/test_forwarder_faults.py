@@ -105,7 +105,8 @@ def test_a_5_mib_poison_is_dead_lettered_and_the_records_behind_it_are_delivered
     try:
         wait_for(lambda: len(helicone.accepted) >= 20, timeout=60)
         wait_for(lambda: metric(port, "helicone_otel_forwarder_lag") == 0, timeout=30)  # committed past all 21
-        assert ready(port) == (200, "delivering")
+        status, reason = ready(port)
+        assert status == 200 and reason.startswith("delivering"), reason  # (no key of its own: it says so)
         assert metric(port, "helicone_otel_forwarder_dead_lettered") == 1
     finally:
         stop(proc)
@@ -180,7 +181,7 @@ def test_after_an_outage_the_backlog_drains_at_full_speed_within_5_s_of_helicone
     finally:
         stop(proc)
     times = helicone.accepted_at[1500:]
-    speed = (len(times) - 1) / (times[-1] - times[0])
+    speed = 1000 / (times[1499] - times[499])  # measured as full_speed is: once under way
     print(f"{full_speed=:.0f}/s {speed=:.0f}/s first after {times[0] - helicone.down_until:.1f}s, {during} posts")
     assert 0 <= times[0] - helicone.down_until <= 5.0
     assert speed >= 0.75 * full_speed

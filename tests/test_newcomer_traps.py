@@ -1,18 +1,21 @@
 """The traps a newcomer falls into from a fresh clone or a plain `pip install`, each where it stands: the
 quickstart's Traceloop app reaches Kafka as the README says, a missing configuration says where the shipped one
-is (and the wheel carries it), `--version` answers, and `compare` without its extra names the extra."""
+is (and the wheel carries it), `--version` answers, `compare` without its extra names the extra, and a
+dry run needs no Kafka."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
+import time
 import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, Capture
 from helpers import read_topic, run_collector
 from localkafka import LocalKafka
 
@@ -68,3 +71,38 @@ def test_the_quickstart_traceloop_app_reaches_kafka_with_traceloop_base_url(
         assert c.metric("otelcol_receiver_accepted_metric_points") > 0
         [(_, value, _)] = asyncio.run(read_topic(kafka.bootstrap_servers, topic, 1))
     assert b'"gpt-4o-mini"' in value
+
+
+@pytest.mark.parametrize("capture", ["traceloop"], indirect=True)
+def test_a_dry_run_checks_records_without_kafka(capture: Capture, tmp_path: Path) -> None:
+    """`map` piped into `forward --dry-run --records -`: each record's route and where its key comes from
+    (never the key), with no broker anywhere; a broken line is named by number and the exit status is 1."""
+    spans = tmp_path / "spans.pb"
+    spans.write_bytes(capture.request.SerializeToString())
+    mapped = subprocess.run([*CLI, "map", str(spans)], capture_output=True, text=True, timeout=60, check=True)
+    config = tmp_path / "forwarder.yaml"
+    config.write_text("forwarder: {brokers: ['127.0.0.1:9'], topic: t, api_key: sk-helicone-secret}\n")
+    records = mapped.stdout + '{"providerRequest": {}}\n'
+    out = subprocess.run([*CLI, "forward", "--config", str(config), "--dry-run", "--records", "-"], input=records,
+                         capture_output=True, text=True, timeout=60)  # fmt: skip
+    lines = [json.loads(line) for line in out.stdout.splitlines()]
+    n = len(mapped.stdout.splitlines())
+    assert out.returncode == 1 and n >= 2, out.stderr
+    routes = {"OPENAI": "/oai/v1/log", "ANTHROPIC": "/anthropic/v1/log"}  # (the capture's providers)
+    assert [(line["route"], line["key_from"], line["line"]) for line in lines[:n]] == [
+        (routes[json.loads(r)["provider"]], "api_key", i) for i, r in enumerate(mapped.stdout.splitlines(), 1)
+    ]
+    assert [line["id"] for line in lines[:n]] == [json.loads(r)["id"] for r in mapped.stdout.splitlines()]
+    assert lines[n] == {"invalid": "providerResponse missing", "line": n + 1}
+    assert "sk-helicone-secret" not in out.stdout + out.stderr
+
+
+def test_a_dry_run_on_kafka_stops_when_kafka_does_not_answer(tmp_path: Path) -> None:
+    config = tmp_path / "forwarder.yaml"
+    config.write_text("forwarder: {brokers: ['127.0.0.1:9'], topic: t, api_key: k, admin_address: ''}\n")
+    started = time.monotonic()
+    out = subprocess.run([*CLI, "forward", "--config", str(config), "--dry-run"], capture_output=True, text=True,
+                         timeout=60)  # fmt: skip
+    assert out.returncode == 1 and time.monotonic() - started < 30, out.stderr
+    assert "Kafka at 127.0.0.1:9 did not answer within 10s" in out.stderr
+    assert "--dry-run --records FILE checks records without Kafka" in out.stderr

@@ -120,7 +120,7 @@ class AdminServer:
         except OSError as exc:
             if exc.errno != errno.EADDRINUSE:
                 raise
-            log.warning("the %s endpoint %s is in use by another process (is another collector running with this "
+            log.warning("the %s endpoint %s is in use by another process (is another instance running with this "
                         "configuration?); serving it once it is free", self.what, self.endpoint)  # fmt: skip
             self._waiting = asyncio.get_running_loop().create_task(self._when_free())
             return

@@ -90,12 +90,27 @@ def _forward(args: argparse.Namespace) -> int:
     if not _has_extra("forward", "forwarder", ("aiohttp", "aiokafka", "yaml")):
         return 2
     from helicone_otel.forwarder import load, serve
+    from helicone_otel.forwarder.dry_run import KafkaUnreachable, check_records
 
     config = _config("forward", load, args.config)
     if config is None:
         return 2
+    if args.records is not None:
+        if not args.dry_run:
+            print("helicone-otel forward: --records is for a --dry-run", file=sys.stderr)
+            return 2
+        try:
+            with sys.stdin if args.records == "-" else open(args.records, encoding="utf-8") as lines:
+                return check_records(config, lines)
+        except (OSError, UnicodeDecodeError) as exc:
+            print(f"helicone-otel forward: cannot read {args.records}: {exc}", file=sys.stderr)
+            return 2
     _as_a_service()
-    asyncio.run(serve(config, dry_run=args.dry_run))
+    try:
+        asyncio.run(serve(config, dry_run=args.dry_run))
+    except KafkaUnreachable as exc:
+        print(f"helicone-otel forward: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -115,6 +130,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--config", default="otel-config.yaml", help="path to otel-config.yaml (its forwarder section)"
     )
     forward.add_argument("--dry-run", action="store_true", help="validate and print what would be sent; post nothing")
+    forward.add_argument("--records", metavar="FILE", help="with --dry-run: check the record values in FILE (one per "
+                         "line, as `helicone-otel map` prints them; - for stdin) without Kafka")  # fmt: skip
     forward.set_defaults(func=_forward)
     map_command.add_parser(sub)
     compare_command.add_parser(sub)

@@ -94,7 +94,7 @@ def not_replayable(headers: dict[str, bytes], value: bytes) -> str | None:
     """Why a dead letter cannot go back as it is (None: it can)."""
     from helicone_otel.contract import VALUE_CUT
     from helicone_otel.errors import Permanent
-    from helicone_otel.forwarder.service import validate
+    from helicone_otel.forwarder.routing import validate
 
     cut = headers.get(VALUE_CUT, b"").decode()
     if cut and cut != "strings":
