@@ -158,6 +158,7 @@ class KafkaReceiver:
     def _undecodable(self, record: ConsumerRecord[bytes, bytes], reason: str) -> KafkaRecord:
         log.warning("%s[%d]@%d: %s", record.topic, record.partition, record.offset, reason)
         self.metrics.add("otelcol_receiver_refused_spans", 1, transport=TRANSPORT)
-        headers = dead_letter_headers(record.headers, reason, topic=record.topic, offset=str(record.offset))
+        headers = dead_letter_headers(record.headers, reason, topic=record.topic, partition=str(record.partition),
+                                      offset=str(record.offset), timestamp=str(record.timestamp))  # fmt: skip
         return KafkaRecord(self.dead_letter.dead_letter_topic, record.key, record.value or b"", headers,
                            self.dead_letter.name)  # fmt: skip

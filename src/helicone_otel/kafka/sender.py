@@ -29,7 +29,7 @@ from aiokafka.errors import (
     UnsupportedForMessageFormatError,
 )
 
-from helicone_otel.contract import dead_letter_headers
+from helicone_otel.contract import VALUE_CUT, dead_letter_headers
 from helicone_otel.errors import Unavailable
 from helicone_otel.metrics import Help, Metrics
 
@@ -271,6 +271,8 @@ class KafkaSender:
         value = record.value if len(record.value) <= cfg.max_message_bytes // 2 else b""
         headers = dead_letter_headers(record.headers, reason, topic=record.topic,
                                       size=str(len(record.value)))  # fmt: skip
+        if not value:
+            headers = (*headers, (VALUE_CUT, b"dropped"))
         dlq = KafkaRecord(cfg.dead_letter_topic, record.key, value, headers, record.exporter)
         log.warning("record for %s sent to %s: %s", record.topic, cfg.dead_letter_topic, reason)
         self._metrics.add("helicone_otel_records_dead_lettered", exporter=cfg.name)
