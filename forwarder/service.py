@@ -47,10 +47,10 @@ from helicone_otel.kafka.cluster import connect
 from helicone_otel.lifecycle import finish_or_cancel, run_until_signal
 from helicone_otel.retry import HELICONE_IN_LINE, HELICONE_PARKED, Interrupted
 
-from . import dry_run
 from .config import ForwarderConfig
 from .dead_letters import BROKER_DEFAULT_LIMIT, DeadLetters
 from .delivery import HeliconeClient, Undelivered
+from .dry_run import KAFKA_WAIT, KafkaUnreachable, line
 from .metrics import Metrics
 from .parking import Parked, park
 from .produce import Origin, Record, SendFailed
@@ -201,11 +201,11 @@ class Forwarder(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka's 
 
         connecting = connect(make, self.config.brokers, self._stop, on_retry=failed)
         try:
-            client = await (asyncio.wait_for(connecting, dry_run.KAFKA_WAIT) if self.dry_run else connecting)
+            client = await (asyncio.wait_for(connecting, KAFKA_WAIT) if self.dry_run else connecting)
         except Interrupted:
             return None
         except TimeoutError:
-            raise dry_run.KafkaUnreachable(self.config.brokers, self.kafka_error) from None
+            raise KafkaUnreachable(self.config.brokers, self.kafka_error) from None
         self.kafka_error = None
         return client
 
@@ -333,7 +333,7 @@ class Forwarder(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka's 
                 return
             to = destination(self.config, headers, body)
             if self.dry_run:
-                print(json.dumps(dry_run.line(to, record_id, offset=record.offset)), flush=True)
+                print(json.dumps(line(to, record_id, offset=record.offset)), flush=True)
                 return
             await self._deliver(record, record_id, to.url, to.key, parked, session, producer)
         except Permanent as exc:

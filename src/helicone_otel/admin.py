@@ -55,6 +55,9 @@ def metrics_app(render: Source[str]) -> Starlette:
     return Starlette(routes=[Route("/metrics", metrics)])
 
 
+CLOSE_WITHIN = 5  # seconds a server waits at shutdown for its open connections
+
+
 class _Server(uvicorn.Server):
     """uvicorn without its own signal handling: the service owns SIGINT/SIGTERM and the shutdown order."""
 
@@ -89,6 +92,9 @@ async def start_http_server(
         ssl_certfile=tls.cert_file if tls else None,
         ssl_keyfile=tls.key_file if tls else None,
         timeout_keep_alive=30,
+        # A connection that never closes (a client mid-request, a race with keep-alive) must not hold a
+        # shutdown past its deadline: what is still in flight then was not acknowledged, and is sent again.
+        timeout_graceful_shutdown=CLOSE_WITHIN,
     )
     server = _Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
