@@ -64,15 +64,7 @@ async def read_records(brokers: str, topic: str) -> dict[str, Any]:
     from helicone_otel.kafka.cluster import Cluster
 
     cluster = Cluster(tuple(brokers.split(",")))
-    admin = cluster.admin(CLIENT_ID)
-    await admin.start()
-    try:
-        [described] = await admin.describe_topics([topic])
-    finally:
-        await admin.close()
-    partitions = [p["partition"] for p in described.get("partitions") or []]
-    if described.get("error_code") or not partitions:
-        raise ValueError(f"topic {topic!r} does not exist")
+    partitions = await cluster.partitions(topic, CLIENT_ID)
     consumer = cluster.consumer(CLIENT_ID, None)
     await consumer.start()
     try:

@@ -130,15 +130,7 @@ async def replay(config: Any, selection: Selection, dry_run: bool, out: TextIO) 
     from aiokafka.errors import KafkaError
 
     cluster, dlq = config.cluster, config.dead_letter_topic
-    admin = cluster.admin(CLIENT_ID)
-    await admin.start()
-    try:
-        [described] = await admin.describe_topics([dlq])
-    finally:
-        await admin.close()
-    partitions = sorted(p["partition"] for p in described.get("partitions") or [])
-    if described.get("error_code") or not partitions:
-        raise ValueError(f"topic {dlq!r} does not exist")
+    partitions = await cluster.partitions(dlq, CLIENT_ID)
     consumer = cluster.consumer(CLIENT_ID, None, max_partition_fetch_bytes=16 * 1024 * 1024)
     producer = None if dry_run else cluster.producer(CLIENT_ID, max_request_size=64 * 1024 * 1024)
     await consumer.start()

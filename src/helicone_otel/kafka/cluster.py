@@ -96,6 +96,19 @@ class Cluster:
             with contextlib.suppress(KafkaError, OSError):
                 await admin.close()
 
+    async def partitions(self, topic: str, client_id: str) -> list[int]:
+        """The partitions of `topic`, in order; ValueError when it does not exist."""
+        admin = self.admin(client_id)
+        await admin.start()
+        try:
+            [described] = await admin.describe_topics([topic])
+        finally:
+            await admin.close()
+        partitions = sorted(p["partition"] for p in described.get("partitions") or [])
+        if described.get("error_code") or not partitions:
+            raise ValueError(f"topic {topic!r} does not exist")
+        return partitions
+
     async def max_message_bytes(self, topic: str, client_id: str) -> int | None:
         """The largest record `topic` takes (its `max.message.bytes`, else the broker's), or None when
         it cannot be read (no such topic, no permission, Kafka down)."""
