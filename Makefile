@@ -58,6 +58,16 @@ $(EMITTERS_VENV)/.installed: $(EMITTERS_ENV)/requirements.lock | $(UV)
 	$(UV) pip sync --quiet -p $(EMITTERS_VENV) $<
 	touch $@
 
+# Instrumentations that put the prompt and the completion only in OTLP log records (GenAI events: the official
+# openai-v2 and google-genai ones, OpenLLMetry's events path): tests/support/capture_events.py captures their
+# spans and logs in this fourth venv.
+EVENTS_VENV := .venv-events
+EVENTS_ENV  := tests/envs/events
+$(EVENTS_VENV)/.installed: $(EVENTS_ENV)/requirements.lock | $(UV)
+	$(UV) venv --quiet --allow-existing --python $(PYTHON) $(EVENTS_VENV)
+	$(UV) pip sync --quiet -p $(EVENTS_VENV) $<
+	touch $@
+
 # The real Vercel AI SDK (JavaScript) for the Vercel dialect's tests; versions pinned by the lock file.
 VERCEL := tests/vercel
 $(VERCEL)/node_modules/.installed: $(VERCEL)/package.json $(VERCEL)/package-lock.json
@@ -71,6 +81,7 @@ lock: | $(UV)
 	$(COMPILE) $(LOCK_FLAGS) pyproject.toml --extra collector --extra forwarder -c locks/dev.txt -o locks/run.txt
 	$(COMPILE) $(LOCK_FLAGS) $(LEGACY_ENV)/pyproject.toml -o $(LEGACY_ENV)/requirements.lock
 	$(COMPILE) $(LOCK_FLAGS) $(EMITTERS_ENV)/pyproject.toml -o $(EMITTERS_ENV)/requirements.lock
+	$(COMPILE) $(LOCK_FLAGS) $(EVENTS_ENV)/pyproject.toml -o $(EVENTS_ENV)/requirements.lock
 
 lock-upgrade:
 	$(MAKE) lock LOCK_FLAGS=--upgrade
@@ -86,6 +97,8 @@ test-latest: | $(UV)
 	$(UV) pip install --quiet -p $(LATEST)/legacy -r $(LEGACY_ENV)/pyproject.toml
 	$(UV) venv --quiet --python $(PYTHON) $(LATEST)/emitters
 	$(UV) pip install --quiet -p $(LATEST)/emitters -r $(EMITTERS_ENV)/pyproject.toml
+	$(UV) venv --quiet --python $(PYTHON) $(LATEST)/events
+	$(UV) pip install --quiet -p $(LATEST)/events -r $(EVENTS_ENV)/pyproject.toml
 	mkdir -p $(LATEST)/vercel && cp $(VERCEL)/capture.mjs $(LATEST)/vercel/
 	# the AI SDK packages (the capture libraries) at their newest, with @ai-sdk/otel, where AI SDK 7 moved its
 	# OpenTelemetry spans; the OpenTelemetry JS packages that export the spans as locked, since their `latest` tags
@@ -94,6 +107,7 @@ test-latest: | $(UV)
 	  --loglevel=error $$(node -p "Object.entries(require('$(CURDIR)/$(VERCEL)/package.json').dependencies) \
 	  .map(([d, v]) => d + '@' + (d.startsWith('@opentelemetry/') ? v : 'latest')).join(' ')") @ai-sdk/otel@latest
 	HELICONE_OTEL_LEGACY_VENV=$(CURDIR)/$(LATEST)/legacy HELICONE_OTEL_EMITTERS_VENV=$(CURDIR)/$(LATEST)/emitters \
+	  HELICONE_OTEL_EVENTS_VENV=$(CURDIR)/$(LATEST)/events \
 	  HELICONE_OTEL_VERCEL_DIR=$(CURDIR)/$(LATEST)/vercel $(LATEST)/main/bin/python -m pytest -m capture
 
 FORCE:
@@ -110,7 +124,8 @@ typecheck: $(VENV)/.installed-dev
 	$(VENV)/bin/mypy tools/kafka/localkafka.py tools/devrun.py
 	$(VENV)/bin/mypy --config-file tests/mypy.ini tests
 
-unit: $(VENV)/.installed-dev $(LEGACY_VENV)/.installed $(EMITTERS_VENV)/.installed $(VERCEL)/node_modules/.installed
+unit: $(VENV)/.installed-dev $(LEGACY_VENV)/.installed $(EMITTERS_VENV)/.installed $(EVENTS_VENV)/.installed \
+	  $(VERCEL)/node_modules/.installed
 	$(PY) -m pytest
 
 test: lint typecheck unit
@@ -119,4 +134,4 @@ kafka: $(VENV)/.installed-run
 	$(PY) tools/kafka/localkafka.py
 
 clean:
-	rm -rf $(VENV) $(LEGACY_VENV) $(EMITTERS_VENV) $(LATEST) $(UV_VENV) $(VERCEL)/node_modules build *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(LEGACY_VENV) $(EMITTERS_VENV) $(EVENTS_VENV) $(LATEST) $(UV_VENV) $(VERCEL)/node_modules build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -104,12 +104,16 @@ def usage(call: LlmCall) -> dict[str, Any] | None:
     out: dict[str, Any] = {}
     if u.input_tokens is not None:
         out["promptTokenCount"] = u.input_tokens  # Gemini counts cached content inside, as OTel does
-    if u.output_tokens is not None:
-        out["candidatesTokenCount"] = u.output_tokens
+    # Gemini's candidatesTokenCount leaves the thoughts out
+    candidates = u.output_tokens
+    if candidates is not None and u.output_includes_reasoning:
+        candidates -= u.reasoning_tokens or 0
+    if candidates is not None:
+        out["candidatesTokenCount"] = candidates
     if u.total_tokens is not None:
         out["totalTokenCount"] = u.total_tokens
-    elif u.input_tokens is not None and u.output_tokens is not None:
-        out["totalTokenCount"] = u.input_tokens + u.output_tokens + (u.reasoning_tokens or 0)
+    elif u.input_tokens is not None and candidates is not None:
+        out["totalTokenCount"] = u.input_tokens + candidates + (u.reasoning_tokens or 0)
     if u.cache_read_tokens:
         out["cachedContentTokenCount"] = u.cache_read_tokens
     if u.reasoning_tokens:

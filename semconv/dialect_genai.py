@@ -135,6 +135,8 @@ def _event_messages(span: SpanView) -> tuple[list[Message], list[Message]]:
                 inputs.append(message)
         elif event.name == "gen_ai.choice":
             body = parse_json(attrs.get("message")) or {"content": attrs.get("content")}
+            if not body.get("tool_calls") and attrs.get("tool_calls"):  # OpenLLMetry's: beside the message
+                body = {**body, "tool_calls": parse_json(attrs["tool_calls"])}
             message = to_message({"role": "assistant", **body, "finish_reason": attrs.get("finish_reason")})
             if message:
                 outputs.append(message)
@@ -168,6 +170,7 @@ def read_usage(span: SpanView) -> Usage:
         usage.input_tokens += (usage.cache_read_tokens or 0) + (usage.cache_write_tokens or 0)
     if "metadata.usage_object" in span.attrs:
         _litellm_usage(span.attrs["metadata.usage_object"], usage)
+    usage.output_includes_reasoning = span.get_int("gen_ai.usage.reasoning.output_tokens") is not None
     return usage
 
 

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import quote
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from . import common, dialect_genai, dialect_openinference, dialect_vercel, scores
+from . import common, dialect_genai, dialect_openinference, dialect_vercel, log_events, scores
+from .log_events import LogEvent, SpanKey
 from .model import LlmCall
 from .options import MapOptions
 from .record import Record, build
@@ -41,6 +42,24 @@ class MapResult:
     spans: int = 0  # spans seen
     calls: int = 0  # spans that describe an LLM call (before de-duplication)
     duplicates: int = 0  # call spans merged into another span's record
+    unjoined: int = 0  # events given to `map_request` whose span is not in the request
+    held: set[str] = field(default_factory=set)  # traces (hex ids) a `hold` kept back: no record for any call of them
+
+
+# What a call still waits for, for `map_spans(hold=...)`: its content may come as GenAI event log records
+# (`log_events`). Only the OTel GenAI dialect's emitters send events; embeddings have no content events.
+def lacks_content(call: LlmCall) -> bool:
+    """Nothing of the call's content on its spans: neither messages, nor system instructions, nor output."""
+    return (
+        call.dialect == "genai" and call.operation != "embeddings" and not (call.messages or call.system or call.output)
+    )
+
+
+def lacks_answer(call: LlmCall) -> bool:
+    """No content, or a question without its answer (no output and no error)."""
+    return lacks_content(call) or (
+        call.dialect == "genai" and call.operation != "embeddings" and not call.output and call.error is None
+    )
 
 
 def _call_reader(span: SpanView) -> Callable[[SpanView], LlmCall] | None:
@@ -223,7 +242,11 @@ def _attach_scores(kept: list[tuple[SpanView, LlmCall]], found: list[scores.Eval
             call.scores[evaluation.name] = evaluation.value
 
 
-def map_spans(spans: Iterable[SpanView], options: MapOptions | None = None) -> MapResult:
+def map_spans(
+    spans: Iterable[SpanView], options: MapOptions | None = None, hold: Callable[[LlmCall], bool] | None = None
+) -> MapResult:
+    """`hold`: a call for which it is true keeps its whole trace back (`MapResult.held`), records of its
+    other calls included, so that the trace is mapped once, later, with what it waits for."""
     options = options or MapOptions()
     result = MapResult()
     calls: list[tuple[SpanView, LlmCall]] = []
@@ -245,6 +268,9 @@ def map_spans(spans: Iterable[SpanView], options: MapOptions | None = None) -> M
             calls.append((span, call))
     result.calls = len(calls)
     kept, result.duplicates = deduplicate(calls)
+    if hold is not None and (held := {span.trace_id for span, call in kept if hold(call)}):
+        result.held = held
+        kept = [(span, call) for span, call in kept if span.trace_id not in held]
     _attach_scores(kept, [e for span in spans if span.events for e in scores.evaluations(span)])
     for span, call in kept:
         try:
@@ -254,9 +280,17 @@ def map_spans(spans: Iterable[SpanView], options: MapOptions | None = None) -> M
     return result
 
 
-def map_request(request: ExportTraceServiceRequest, options: MapOptions | None = None) -> MapResult:
-    """Map every span of one OTLP export request (spans that cannot matter are passed over unread)."""
+def map_request(
+    request: ExportTraceServiceRequest,
+    options: MapOptions | None = None,
+    hold: Callable[[LlmCall], bool] | None = None,
+    events: Mapping[SpanKey, list[LogEvent]] | None = None,
+) -> MapResult:
+    """Map every span of one OTLP export request (spans that cannot matter are passed over unread); `events`:
+    GenAI event log records, by the span they name, attached to their spans first (`log_events`)."""
     views, total = relevant_spans(request, dialect_genai.bare_failure_candidate)
-    result = map_spans(views, options) if views else MapResult()
+    unjoined = log_events.attach_all(views, events) if events else set()
+    result = map_spans(views, options, hold) if views else MapResult()
+    result.unjoined = sum(len(events[key]) for key in unjoined) if events else 0
     result.spans = total
     return result

@@ -22,6 +22,10 @@ class Usage:
     cache_read_tokens: int | None = None
     cache_write_tokens: int | None = None
     reasoning_tokens: int | None = None
+    # output_tokens counts reasoning_tokens in (the latest conventions' `gen_ai.usage.reasoning.output_tokens`
+    # is a part of the output, as OpenAI's reasoning tokens are of its completion tokens); Gemini's own
+    # candidatesTokenCount leaves them out
+    output_includes_reasoning: bool = False
 
     def known(self) -> bool:
         """Whether any token count was recorded. All-zero counts are not a measurement (no call reads

@@ -35,8 +35,9 @@ def requirements(pyproject: Path, *extras: str) -> list[Requirement]:
         (ROOT / "pyproject.toml", ("collector", "forwarder", "kafka"), ROOT / "locks" / "run.txt"),
         (ENVS / "legacy" / "pyproject.toml", (), ENVS / "legacy" / "requirements.lock"),
         (ENVS / "emitters" / "pyproject.toml", (), ENVS / "emitters" / "requirements.lock"),
+        (ENVS / "events" / "pyproject.toml", (), ENVS / "events" / "requirements.lock"),
     ],
-    ids=["dev", "run", "legacy", "emitters"],
+    ids=["dev", "run", "legacy", "emitters", "events"],
 )
 def test_every_direct_requirement_is_locked_within_its_range(
     pyproject: Path, extras: tuple[str, ...], lock: Path

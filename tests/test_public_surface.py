@@ -8,8 +8,9 @@ import pytest
 
 SURFACE = {
     "helicone_otel.semconv": [
-        "SCHEMA", "LlmCall", "MapFailure", "MapOptions", "MapResult", "Record", "SpanView", "Usage", "iter_spans",
-        "map_request", "map_spans", "read_call", "record_id",
+        "SCHEMA", "LlmCall", "LogEvent", "MapFailure", "MapOptions", "MapResult", "Record", "SpanView", "Usage",
+        "events_of", "iter_spans", "lacks_answer", "lacks_content", "map_request", "map_spans", "read_call",
+        "record_id",
     ],
     "helicone_otel.exporter": [
         "ConfigurationError", "ExporterStats", "HeliconeSpanExporter", "flush_after", "is_llm_span",

@@ -1,7 +1,7 @@
 """Where the capture environments live. `make test` syncs them from their locks into the checkout
-(`.venv-legacy`, `.venv-emitters`, `tests/vercel/node_modules`); `make test-latest` builds them from the newest
-releases elsewhere and names them in HELICONE_OTEL_LEGACY_VENV, HELICONE_OTEL_EMITTERS_VENV and
-HELICONE_OTEL_VERCEL_DIR. Both the tests and the capture scripts read them from here."""
+(`.venv-legacy`, `.venv-emitters`, `.venv-events`, `tests/vercel/node_modules`); `make test-latest` builds them from
+the newest releases elsewhere and names them in HELICONE_OTEL_LEGACY_VENV, HELICONE_OTEL_EMITTERS_VENV,
+HELICONE_OTEL_EVENTS_VENV and HELICONE_OTEL_VERCEL_DIR. Both the tests and the capture scripts read them from here."""
 
 from __future__ import annotations
 
@@ -13,11 +13,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 LEGACY_VENV = Path(os.environ.get("HELICONE_OTEL_LEGACY_VENV", ROOT / ".venv-legacy"))
 EMITTERS_VENV = Path(os.environ.get("HELICONE_OTEL_EMITTERS_VENV", ROOT / ".venv-emitters"))
+EVENTS_VENV = Path(os.environ.get("HELICONE_OTEL_EVENTS_VENV", ROOT / ".venv-events"))
 VERCEL_DIR = Path(os.environ.get("HELICONE_OTEL_VERCEL_DIR", ROOT / "tests" / "vercel"))
 VERCEL_SCRIPT = VERCEL_DIR / "capture.mjs"  # ES modules resolve packages beside the script: make test-latest copies it
 
 LEGACY_PYTHON = LEGACY_VENV / "bin" / "python"
 EMITTERS_PYTHON = EMITTERS_VENV / "bin" / "python"
+EVENTS_PYTHON = EVENTS_VENV / "bin" / "python"
 
 
 def _requirement_name(spec: str) -> str:
@@ -50,6 +52,7 @@ def capture_library_versions(main_venv: Path) -> list[str]:
         ("main", main_venv, _direct(ROOT / "pyproject.toml", "dev")),
         ("legacy", LEGACY_VENV, _direct(ROOT / "tests" / "envs" / "legacy" / "pyproject.toml")),
         ("emitters", EMITTERS_VENV, _direct(ROOT / "tests" / "envs" / "emitters" / "pyproject.toml")),
+        ("events", EVENTS_VENV, _direct(ROOT / "tests" / "envs" / "events" / "pyproject.toml")),
     ]
     for label, venv, names in envs:
         versions = _venv_versions(venv)
