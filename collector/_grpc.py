@@ -79,7 +79,7 @@ class _SignalService:
         except DecodeError as exc:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"not a valid {self._signal.request.__name__}: {exc}")
         try:
-            return accept(self._handler, self._signal, request, headers, "grpc")
+            return await accept(self._handler, self._signal, request, headers, "grpc")
         except PipelineError as exc:
             await context.abort(_CODES[answer(exc)[1]], str(exc))
         raise AssertionError("unreachable: context.abort raises")

@@ -103,7 +103,7 @@ def create_app(
                 result = await handler.export(message, headers, "http", len(body))
             else:
                 other = parse_json(signal, body) if content_type == JSON else signal.request.FromString(body)
-                result = accept(handler, signal, other, headers, "http")
+                result = await accept(handler, signal, other, headers, "http")
         except TimeoutError:
             return _error(reply_type, 408, 4, f"request body not received within {read_timeout:g}s")
         except TooLarge as exc:

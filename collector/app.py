@@ -32,6 +32,7 @@ from helicone_otel.lifecycle import finish_or_cancel, run_until_signal
 from ._grpc import start_grpc_server
 from ._http import create_app
 from .config import CollectorConfig, SpoolConfig
+from .content_join import ContentJoin
 from .drain import SpoolDrain
 from .kafka_receiver import KafkaReceiver
 from .metrics import Metrics
@@ -119,6 +120,7 @@ class Collector:
         self._own_admin: list[AdminServer] = []  # the configured health and metrics endpoints
         self._grpc: grpc.aio.Server | None = None
         self._kafka: KafkaReceiver | None = None
+        self._join: ContentJoin | None = None
         self._opened: set[Path] = set()
         self._adopter: asyncio.Task[None] | None = None
         self._watcher: asyncio.Task[None] | None = None
@@ -139,6 +141,8 @@ class Collector:
         failing = next((d.failure for d in self.drains if d.failure is not None), None)
         if failing is not None and waiting:
             return False, f"{failing}{kept}"
+        if self._join is not None and self._join.failure is not None:
+            return False, f"join: {self._join.failure}"
         return True, "ok"
 
     async def start(self) -> None:
@@ -162,6 +166,10 @@ class Collector:
         if config.kafka_receiver is not None:
             self._kafka = KafkaReceiver(config, handler, self.sender, metrics)
             self._kafka.start()
+        if handler.joining_exporters():
+            self._join = ContentJoin(config, handler, self.sender, metrics)
+            self._join.start()
+            metrics.gauge("helicone_otel_join_waiting_traces", lambda: float(self._join.waiting if self._join else 0))
         receiver = config.receiver
         if receiver.grpc_endpoint:
             self._grpc = await start_grpc_server(
@@ -220,6 +228,8 @@ class Collector:
             await self._grpc.stop(grace=max(0.0, min(5.0, (deadline - loop.time()) / 3)))
         if self._kafka is not None:
             await self._kafka.shutdown(max(0.0, (deadline - loop.time()) / 2))
+        if self._join is not None:  # what waits stays uncommitted for the next start
+            await self._join.shutdown(max(0.0, min(5.0, (deadline - loop.time()) / 3)))
         left = max(0.0, deadline - loop.time() - _CLOSE_MARGIN)
         results = await asyncio.gather(*(d.drain(left) for d in self.drains))
         if self.drains:

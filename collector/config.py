@@ -12,7 +12,8 @@ take seconds or `100ms` / `5s` / `2m`.
     processors.helicone       omit_request, omit_response, redact_patterns, redact_attributes,
                               resource_properties
     exporters.kafka[/name]    brokers, topic, encoding, dead_letter_topic, partition_by,
-                              max_message_bytes, pass_api_keys, producer.*, sasl.*, tls.*
+                              max_message_bytes, pass_api_keys, join_topic, join_wait, producer.*,
+                              sasl.*, tls.*
     extensions.file_storage   directory, max_bytes, fsync, fsync_interval (the write-ahead spool;
                               without it a request is acknowledged only once Kafka acknowledged it)
     extensions.health_check   endpoint
@@ -42,7 +43,7 @@ from helicone_otel.config_reader import (
     section_keys,
     tls_config,
 )
-from helicone_otel.contract import SPANS_TOPIC, dead_letter_topic
+from helicone_otel.contract import SPANS_TOPIC, dead_letter_topic, join_topic
 from helicone_otel.kafka.cluster import Cluster
 from helicone_otel.kafka.output import ExporterConfig, ProducerConfig
 
@@ -180,7 +181,9 @@ def _exporter(name: str, s: Section) -> ExporterConfig:
         raise ConfigError(f"{s.key('brokers')}: expected a non-empty list of host:port")
     topic = s.text("topic", ExporterConfig.topic)
     dlq = s.text("dead_letter_topic", dead_letter_topic(topic))
-    return read_section(ExporterConfig, s, name=name, brokers=brokers, topic=topic, dead_letter_topic=dlq)
+    join = s.text("join_topic", join_topic(topic))
+    return read_section(ExporterConfig, s, name=name, brokers=brokers, topic=topic, dead_letter_topic=dlq,
+                        join_topic=join)  # fmt: skip
 
 
 def _optional(parent: Section, key: str, cls: type[Any]) -> Any:

@@ -12,7 +12,18 @@ NAMES: metrics.Help = {
     "otelcol_receiver_refused_spans": ("counter", "Spans refused (bad data, auth, backpressure)."),
     "otelcol_receiver_accepted_log_records": ("counter", "OTLP log records acknowledged to clients."),
     "otelcol_receiver_accepted_metric_points": ("counter", "OTLP metric data points acknowledged to clients."),
-    "helicone_otel_dropped_log_records": ("counter", "Log records accepted and dropped: no pipeline takes logs."),
+    "helicone_otel_dropped_log_records": (
+        "counter",
+        "Log records accepted and dropped (reason: no pipeline takes "
+        "them, not a GenAI event, no span came within join_wait).",
+    ),
+    "helicone_otel_join_held_traces": (
+        "counter",
+        "Traces sent to the join topic: a call without content on its spans.",
+    ),
+    "helicone_otel_join_log_records": ("counter", "GenAI event log records sent to the join topic."),
+    "helicone_otel_join_waiting_traces": ("gauge", "Traces waiting at the join for their content or for join_wait."),
+    "helicone_otel_joined_records": ("counter", "Records mapped at the join (reason: complete, or waited)."),
     "helicone_otel_dropped_metric_points": ("counter", "Metric points accepted and dropped: no pipeline takes them."),
     "otelcol_exporter_sent_spans": ("counter", "Spans whose records Kafka acknowledged."),
     "otelcol_exporter_send_failed_spans": ("counter", "Spans whose records could not be produced; retried."),

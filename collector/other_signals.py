@@ -1,10 +1,12 @@
-"""OTLP logs and metrics: received on both transports, as the OpenTelemetry Collector receives them, counted, and
-dropped, since no pipeline here sends them on yet.
+"""OTLP logs and metrics: received on both transports, as the OpenTelemetry Collector receives them, and counted.
+GenAI event log records (the content some instrumentations put only there) go to the join topic of every exporter
+that joins (`collector.content_join`); every other log record and every metric point is dropped, since no pipeline
+here sends them on.
 
 An app's SDK exports all three signals to one endpoint (Traceloop exports metrics by default): answering 404 on
 `/v1/metrics` and `/v1/logs` made it log `Failed to export batch code: 404` on every export. They get the same
 limits, authentication and answers as traces (`_http`, `_grpc`); what arrives is counted in
-`otelcol_receiver_accepted_log_records` / `otelcol_receiver_accepted_metric_points` and, because nothing takes it
+`otelcol_receiver_accepted_log_records` / `otelcol_receiver_accepted_metric_points` and, where nothing takes it
 on, in `helicone_otel_dropped_log_records` / `helicone_otel_dropped_metric_points`.
 """
 
@@ -18,12 +20,14 @@ from typing import Any
 
 from google.protobuf import json_format
 from google.protobuf.message import Message
+from helicone_otel.semconv.log_events import genai_records
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest, ExportLogsServiceResponse
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
     ExportMetricsServiceRequest,
     ExportMetricsServiceResponse,
 )
 
+from helicone_otel.kafka.records import join_logs_records
 from helicone_otel.otlp_json import OtlpJsonError
 
 from .metrics import Metrics
@@ -96,13 +100,25 @@ def _hex_ids_to_base64(node: Any) -> None:
             _hex_ids_to_base64(item)
 
 
-def accept(
+async def accept(
     handler: TraceHandler, signal: Signal, request: Message, headers: Mapping[str, str], transport: str
 ) -> Message:
-    """Authenticate as for traces (a wrong or empty credential is refused), count, drop; the empty response."""
-    handler.authenticate(headers)
+    """Authenticate as for traces (a wrong or empty credential is refused), count; the GenAI events of a logs
+    request go to each joining exporter's join topic (acknowledged once durable, like spans), the rest is dropped.
+    The empty response."""
+    api_key = handler.authenticate(headers)
     items = signal.count(request)
     metrics: Metrics = handler.metrics
+    joins = handler.joining_exporters() if isinstance(request, ExportLogsServiceRequest) else ()
+    events = 0
+    if joins and isinstance(request, ExportLogsServiceRequest):
+        events = sum(1 for _ in genai_records(request))
+    if events and isinstance(request, ExportLogsServiceRequest):
+        records = [r for exporter in joins for r in join_logs_records(request, exporter, api_key)]
+        await handler.make_durable(records, 0, transport)
+        metrics.add("helicone_otel_join_log_records", events)
     metrics.add(signal.accepted, items, transport=transport)
-    metrics.add(signal.dropped, items, reason="no pipeline")
+    if items - events:
+        reason = "not a GenAI event" if joins else "no pipeline"
+        metrics.add(signal.dropped, items - events, reason=reason)
     return signal.response()

@@ -13,6 +13,8 @@ import hmac
 import logging
 from collections.abc import Mapping, Sequence
 
+from helicone_otel.semconv import LogEvent, MapOptions, lacks_content
+from helicone_otel.semconv.log_events import SpanKey
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
@@ -20,7 +22,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 
 from helicone_otel.contract import CONTENT_TYPE, dead_letter_headers
 from helicone_otel.errors import Unauthenticated, Unavailable
-from helicone_otel.kafka.records import Encoded, KafkaRecord, encode, span_count
+from helicone_otel.kafka.output import ExporterConfig
+from helicone_otel.kafka.records import Encoded, Hold, KafkaRecord, encode, span_count
 from helicone_otel.kafka.sender import KafkaSender, KafkaUnavailable
 
 from .config import CollectorConfig
@@ -59,6 +62,10 @@ class TraceHandler:
         self.spool = spool
         self._inflight = 0
         self._tokens = [t.encode() for t in config.receiver.bearer_tokens]
+
+    def joining_exporters(self) -> tuple[ExporterConfig, ...]:
+        """The exporters whose records wait for their content at a join (`helicone_json`, `join_wait` > 0)."""
+        return tuple(e for e in self.config.exporters if e.encoding == "helicone_json" and e.join_wait > 0)
 
     def authenticate(self, headers: Mapping[str, str]) -> str | None:
         """Check the collector's bearer token (when configured); return the app's Helicone API key. A header
@@ -113,22 +120,33 @@ class TraceHandler:
         return response
 
     def encode(self, request: ExportTraceServiceRequest, api_key: str | None) -> list[KafkaRecord]:
-        """The records of every pipeline's exporters for `request` (mapping happens here)."""
+        """The records of every pipeline's exporters for `request` (mapping happens here); with a join, a
+        trace whose call has no content on its spans goes to the exporter's join topic instead."""
         records: list[KafkaRecord] = []
         for pipeline in self.config.pipelines:
             for exporter in pipeline.exporters:
-                partitions = self.sender.partitions(exporter.name)
-                try:
-                    encoded = encode(request, exporter, pipeline.options, api_key, partitions)
-                except Exception as exc:  # mapping is business logic and may fail; forwarding may not
-                    log.exception("encoding for exporter %s failed; forwarding the request raw", exporter.name)
-                    encoded = _raw_dead_letter(request, exporter.name, exporter.dead_letter_topic, exc)
-                    encoded.mapping_failures = span_count(request)
-                self.metrics.add("helicone_otel_mapping_failed_spans", encoded.mapping_failures)
-                self.metrics.add("helicone_otel_records_truncated", encoded.truncated)
-                self.metrics.add("helicone_otel_records_unparsed_content", encoded.unparsed)
+                hold = lacks_content if exporter.join_wait > 0 else None
+                encoded = self.encode_for(exporter, pipeline.options, request, api_key, hold)
+                self.metrics.add("helicone_otel_join_held_traces", encoded.held)
                 records.extend(encoded.records)
         return records
+
+    def encode_for(
+        self, exporter: ExporterConfig, options: MapOptions, request: ExportTraceServiceRequest, api_key: str | None,
+        hold: Hold | None, events: Mapping[SpanKey, list[LogEvent]] | None = None,
+    ) -> Encoded:  # fmt: skip
+        """One exporter's records for `request`; a request that fails to map goes raw to its dead-letter topic."""
+        partitions = self.sender.partitions(exporter.name)
+        try:
+            encoded = encode(request, exporter, options, api_key, partitions, hold, events)
+        except Exception as exc:  # mapping is business logic and may fail; forwarding may not
+            log.exception("encoding for exporter %s failed; forwarding the request raw", exporter.name)
+            encoded = _raw_dead_letter(request, exporter.name, exporter.dead_letter_topic, exc)
+            encoded.mapping_failures = span_count(request)
+        self.metrics.add("helicone_otel_mapping_failed_spans", encoded.mapping_failures)
+        self.metrics.add("helicone_otel_records_truncated", encoded.truncated)
+        self.metrics.add("helicone_otel_records_unparsed_content", encoded.unparsed)
+        return encoded
 
     async def make_durable(self, records: Sequence[KafkaRecord], spans: int, transport: str) -> None:
         """Spool `records` (or, without a spool, have Kafka acknowledge them); the errors say why not."""

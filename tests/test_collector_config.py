@@ -111,7 +111,7 @@ def test_sections_allow_exactly_their_fields_and_closed_sets_name_their_choices(
 
     assert section_keys(ExporterConfig) == {
         "brokers", "topic", "encoding", "dead_letter_topic", "partition_by", "max_message_bytes", "pass_api_keys",
-        "producer", "sasl", "tls",
+        "join_topic", "join_wait", "producer", "sasl", "tls",
     }  # fmt: skip
     cases = {
         "exporters: {kafka: {partition_by: span}}": "exporters.kafka.partition_by: 'span' is not one of record_id, "

@@ -22,6 +22,9 @@ from localkafka import LocalKafka
 SPANS_PER_REQUEST = 10
 
 
+HI = '[{"role": "user", "parts": [{"type": "text", "content": "hi"}]}]'  # content on the span: nothing to join
+
+
 def llm_span(trace: str, span: str) -> dict:
     return {
         "traceId": trace,
@@ -33,6 +36,10 @@ def llm_span(trace: str, span: str) -> dict:
             {"key": "gen_ai.operation.name", "value": {"stringValue": "chat"}},
             {"key": "gen_ai.provider.name", "value": {"stringValue": "openai"}},
             {"key": "gen_ai.request.model", "value": {"stringValue": "gpt-4o-mini"}},
+            {
+                "key": "gen_ai.input.messages",
+                "value": {"stringValue": '[{"role": "user", "parts": [{"type": "text", "content": "hi"}]}]'},
+            },
         ],
     }
 

@@ -31,6 +31,9 @@ from helicone_otel.otlp_json import parse_request, request_to_dict
 PADDING = "x" * 3000  # a ~4 KB record per span: 10 requests/s fill 2 MiB in about five seconds
 
 
+HI = '[{"role": "user", "parts": [{"type": "text", "content": "hi"}]}]'  # content on the span: nothing to join
+
+
 class BigSender:
     """Posts 10 LLM spans a request, each with 3 KB of prompt; remembers which the collector acknowledged."""
 
@@ -242,6 +245,7 @@ def deep_request(levels: int) -> ExportTraceServiceRequest:
                       ("gen_ai.request.model", "gpt-4o-mini")):  # fmt: skip
         span.attributes.add(key=key).value.string_value = text
     span.attributes.add(key="app.deep").value.CopyFrom(value)
+    span.attributes.add(key="gen_ai.input.messages").value.string_value = HI
     return request
 
 

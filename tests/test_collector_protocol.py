@@ -26,6 +26,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from helicone_otel.otlp_json import parse_request
 
 PB = {"content-type": "application/x-protobuf"}
+HI = '[{"role": "user", "parts": [{"type": "text", "content": "hi"}]}]'  # content on the span: nothing to join
 SPAN = {
     "traceId": "5b8efff798038103d269b633813fc60c",
     "spanId": "eee19b7ec3c1b174",
@@ -38,6 +39,10 @@ SPAN = {
         {"key": "gen_ai.provider.name", "value": {"stringValue": "openai"}},
         {"key": "gen_ai.request.model", "value": {"stringValue": "gpt-4o-mini"}},
         {"key": "gen_ai.usage.input_tokens", "value": {"intValue": "7"}},
+        {
+            "key": "gen_ai.input.messages",
+            "value": {"stringValue": '[{"role": "user", "parts": [{"type": "text", "content": "hi"}]}]'},
+        },
     ],
 }
 

@@ -14,13 +14,19 @@ from helicone_otel.collector.config import CollectorConfig, ExporterConfig, Rece
 from helicone_otel.collector.metrics import Metrics
 from helicone_otel.collector.receiver import TraceHandler
 from helicone_otel.collector.workers import aggregate
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from otlp_builder import request, span
 
 from helicone_otel.errors import Unauthenticated, Unavailable
 from helicone_otel.kafka.records import KafkaRecord
 from helicone_otel.kafka.sender import KafkaSender, KafkaUnavailable
 
-CHAT = {"gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai", "gen_ai.request.model": "gpt-4o"}
+CHAT = {
+    "gen_ai.operation.name": "chat",
+    "gen_ai.provider.name": "openai",
+    "gen_ai.request.model": "gpt-4o",
+    "gen_ai.input.messages": '[{"role": "user", "parts": [{"type": "text", "content": "hi"}]}]',
+}
 
 
 class FakeSender:
@@ -60,6 +66,26 @@ def test_a_request_is_answered_once_its_records_are_delivered() -> None:
     [[record]] = sender.batches
     assert record.topic == "helicone-llm-logs"
     assert metrics.get("otelcol_receiver_accepted_spans", transport="http") == 2
+
+
+def test_a_call_without_content_waits_at_the_join_with_its_trace() -> None:
+    """Its trace's spans (the workflow span too) go to the join topic keyed by trace id, as OTLP; no record yet."""
+    sender = FakeSender()
+    h, metrics = handler(sender)
+    bare = {k: v for k, v in CHAT.items() if k != "gen_ai.input.messages"}
+    trace = "ab" * 16
+    workflow = span("workflow", {"traceloop.span.kind": "workflow"}, trace_id=trace)
+    req = request(span("chat", bare, trace_id=trace), workflow, span("chat", CHAT))
+    asyncio.run(h.export(req, {}, "http", 100))
+    [[record, joining]] = sender.batches  # the other trace's call has its record now
+    assert record.topic == "helicone-llm-logs"
+    record = joining
+    assert record.topic == "helicone-llm-logs-join"
+    assert dict(record.headers)["otlp-signal"] == b"traces"
+    held = ExportTraceServiceRequest.FromString(record.value)
+    assert [s.name for rs in held.resource_spans for ss in rs.scope_spans for s in ss.spans] == ["chat", "workflow"]
+    assert record.key == trace.encode()
+    assert metrics.get("helicone_otel_join_held_traces") == 1
 
 
 def test_kafka_down_is_a_retryable_answer_and_counted() -> None:

@@ -34,6 +34,7 @@ def test_a_helicone_async_app_logs_through_the_sidecar(kafka: LocalKafka, topic:
             "startTimeUnixNano": "1764390000000000000", "endTimeUnixNano": "1764390000500000000",
             "attributes": [{"key": k, "value": {"stringValue": v}} for k, v in {
                 "gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai", "gen_ai.request.model": "gpt-4o",
+                "gen_ai.input.messages": '[{"role": "user", "parts": [{"type": "text", "content": "hi"}]}]',
             }.items()],
         }]}]}]}  # fmt: skip
         reply = httpx.post(f"{base}/v1/trace/log", json=otlp_json, headers={"authorization": f"Bearer {KEY}"})

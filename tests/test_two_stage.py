@@ -65,6 +65,7 @@ def send_one_call_in_two_requests(endpoint: str) -> None:
         "gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai", "gen_ai.request.model": "gpt-4o-mini",
         "gen_ai.response.id": "chatcmpl-two-requests", "gen_ai.usage.input_tokens": 12,
         "gen_ai.usage.output_tokens": 3,
+        "gen_ai.input.messages": '[{"role": "user", "parts": [{"type": "text", "content": "hi"}]}]',
     }  # fmt: skip
     with provider.get_tracer("app").start_as_current_span("workflow"):
         for scope in ("opentelemetry.instrumentation.openai.v1", "openinference.instrumentation.openai"):

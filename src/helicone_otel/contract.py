@@ -40,6 +40,15 @@ def dead_letter_topic(topic: str) -> str:
     return f"{topic}-dlq"
 
 
+def join_topic(topic: str) -> str:
+    """The default join topic of a records topic: the spans and GenAI log records a call's record waits to
+    meet, keyed by trace id (`collector.content_join`)."""
+    return f"{topic}-join"
+
+
+SIGNAL = "otlp-signal"  # on join records: `traces` (an ExportTraceServiceRequest) or `logs` (ExportLogsServiceRequest)
+
+
 def dead_letter_headers(
     headers: Iterable[tuple[str, bytes]], reason: str, attempts: int | None = None, **original: str
 ) -> tuple[tuple[str, bytes], ...]:

@@ -31,10 +31,24 @@ class _NoBodies(logging.Filter):
         return not (record.name.startswith("aiokafka.producer") and str(record.msg).startswith("Sending ("))
 
 
+class _CoordinatorRetries(logging.Filter):
+    """aiokafka's group coordinator logs each failed coordinator request as a WARNING or an ERROR, several a
+    second while a broker is down; the services here say once that Kafka is unreachable (and `/ready` says it),
+    and log their own commit failures. Those lines are kept at DEBUG (a traceback still shows as it came)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        coordinator = record.name == "aiokafka.consumer.group_coordinator"
+        if coordinator and record.levelno >= logging.WARNING and not record.exc_info:
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+            return logging.getLogger().isEnabledFor(logging.DEBUG)
+        return True
+
+
 def configure(level: str = "INFO", encoding: str = "console", bodies: bool = False) -> None:
     handler = logging.StreamHandler(sys.stderr)
     if not bodies:
         handler.addFilter(_NoBodies())
+    handler.addFilter(_CoordinatorRetries())
     if encoding == "json":
         handler.setFormatter(JsonFormatter())
     else:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from helicone_otel.config_reader import INTERNAL, SIZE, SaslConfig, TlsConfig
-from helicone_otel.contract import DEFAULT_TOPIC, dead_letter_topic
+from helicone_otel.contract import DEFAULT_TOPIC, dead_letter_topic, join_topic
 
 from .cluster import Cluster
 
@@ -34,6 +34,10 @@ class ExporterConfig:
     partition_by: Literal["record_id", "trace_id"] = "record_id"  # trace_id: one trace stays on one partition
     max_message_bytes: int = field(default=1_000_000, metadata=SIZE)
     pass_api_keys: bool = False
+    # helicone_json: a call whose spans carry no content waits up to join_wait for its GenAI event log records
+    # on join_topic (keyed by trace id), then goes out with what it has; 0 turns the join off
+    join_topic: str = join_topic(DEFAULT_TOPIC)  # default: <topic>-join
+    join_wait: float = 10.0
     producer: ProducerConfig = field(default_factory=ProducerConfig)
     sasl: SaslConfig | None = None
     tls: TlsConfig | None = None

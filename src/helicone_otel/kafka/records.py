@@ -6,6 +6,10 @@ cannot be mapped goes, as itself (`otlp_proto`), to the dead-letter topic with t
 span when a trace is too large; `otlp_proto` puts a request's traces of one partition together),
 readable by the OpenTelemetry Collector's Kafka receiver.
 
+With a join (`join_wait` > 0), a trace holding a call whose spans carry no content is not mapped here: its spans
+go, as OTLP keyed by trace id, to the join topic, where `collector.content_join` meets them with the call's GenAI
+event log records (`join_logs_records` puts those there) and maps them together.
+
 Nothing is dropped for its size: the largest string values of an oversized record are cut
 (`truncation`), and the record carries a `helicone-truncated` header.
 """
@@ -13,15 +17,17 @@ Nothing is dropped for its size: the largest string values of an oversized recor
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
 
 from helicone_otel import contract
 from helicone_otel.otlp_json import request_to_dict
-from helicone_otel.semconv import MapOptions, MapResult, map_request
+from helicone_otel.semconv import LlmCall, MapOptions, MapResult, map_request
+from helicone_otel.semconv.log_events import LogEvent, SpanKey, is_genai_event
 
 from .output import ExporterConfig
 from .partitioner import partitions_of
@@ -47,10 +53,15 @@ class Encoded:
     mapping_failures: int = 0
     truncated: int = 0
     unparsed: int = 0  # records whose content kept some attribute's raw text
+    held: int = 0  # traces sent to the join topic to wait for their content
+    unjoined: int = 0  # GenAI events given whose span was not in the request
 
 
 def span_count(request: ExportTraceServiceRequest) -> int:
     return sum(len(ss.spans) for rs in request.resource_spans for ss in rs.scope_spans)
+
+
+Hold = Callable[[LlmCall], bool]
 
 
 def encode(
@@ -59,11 +70,15 @@ def encode(
     options: MapOptions,
     api_key: str | None = None,
     partitions: int | None = None,
+    hold: Hold | None = None,
+    events: Mapping[SpanKey, list[LogEvent]] | None = None,
 ) -> Encoded:
     """`partitions`: the exporter topic's partition count, when known; the spans encodings then put the
-    traces of a request that Kafka would place in one partition into one record (see `_otlp`)."""
+    traces of a request that Kafka would place in one partition into one record (see `_otlp`). `hold`
+    (helicone_json): the calls whose trace goes to the join topic instead of being mapped; `events`: GenAI
+    event log records joined to their spans (see `semconv.map_request`)."""
     if exporter.encoding == "helicone_json":
-        return _helicone(request, exporter, options, api_key)
+        return _helicone(request, exporter, options, api_key, hold, events)
     return _otlp(request, exporter, api_key, partitions)
 
 
@@ -72,11 +87,57 @@ def _auth_header(exporter: ExporterConfig, api_key: str | None) -> tuple[tuple[s
 
 
 def _helicone(
-    request: ExportTraceServiceRequest, exporter: ExporterConfig, options: MapOptions, api_key: str | None
-) -> Encoded:
-    return helicone_records(
-        map_request(request, options), exporter, api_key, lambda failed: _single_spans(request, failed)
-    )
+    request: ExportTraceServiceRequest, exporter: ExporterConfig, options: MapOptions, api_key: str | None,
+    hold: Hold | None, events: Mapping[SpanKey, list[LogEvent]] | None,
+) -> Encoded:  # fmt: skip
+    result = map_request(request, options, hold, events)
+    out = helicone_records(result, exporter, api_key, lambda failed: _single_spans(request, failed))
+    out.unjoined = result.unjoined
+    if result.held:
+        traces = _by_trace(request)
+        for trace_id in sorted(result.held):
+            out.records.append(join_record(exporter, bytes.fromhex(trace_id), traces[bytes.fromhex(trace_id)],
+                                           "traces", api_key))  # fmt: skip
+        out.held = len(result.held)
+    return out
+
+
+def join_record(
+    exporter: ExporterConfig, trace_id: bytes, message: ExportTraceServiceRequest | ExportLogsServiceRequest,
+    signal: str, api_key: str | None,
+) -> KafkaRecord:  # fmt: skip
+    """One trace's spans or GenAI log records on the join topic, keyed by trace id (so that they meet in one
+    partition), the signal in a header. Over the size limit the largest strings are cut, as for a record."""
+    limit = exporter.max_message_bytes - _OVERHEAD
+    headers = ((contract.CONTENT_TYPE, b"application/x-protobuf"), (contract.SIGNAL, signal.encode()),
+               (contract.TRACE_ID, trace_id.hex().encode()), *_auth_header(exporter, api_key))  # fmt: skip
+    data = message.SerializeToString()
+    if len(data) > limit and isinstance(message, ExportTraceServiceRequest):
+        data, cut = fit_spans(message, limit)
+        headers += ((contract.TRUNCATED, b"true"),) if cut else ()
+    return KafkaRecord(exporter.join_topic, trace_id.hex().encode(), data, headers, exporter.name)
+
+
+def join_logs_records(
+    logs: ExportLogsServiceRequest, exporter: ExporterConfig, api_key: str | None
+) -> list[KafkaRecord]:
+    """The GenAI event log records of `logs`, a join record per trace (resource and scope kept)."""
+    out: dict[bytes, ExportLogsServiceRequest] = {}
+    for rl in logs.resource_logs:
+        for sl in rl.scope_logs:
+            for record in sl.log_records:
+                if not is_genai_event(record):
+                    continue
+                target = out.get(record.trace_id)
+                if target is None:
+                    target = out[record.trace_id] = ExportLogsServiceRequest()
+                if not target.resource_logs or target.resource_logs[-1].resource != rl.resource:
+                    target.resource_logs.add(resource=rl.resource, schema_url=rl.schema_url)
+                scopes = target.resource_logs[-1].scope_logs
+                if not scopes or scopes[-1].scope != sl.scope:
+                    scopes.add(scope=sl.scope, schema_url=sl.schema_url)
+                scopes[-1].log_records.append(record)
+    return [join_record(exporter, trace_id, request, "logs", api_key) for trace_id, request in out.items()]
 
 
 # The spans that failed to map, each as a one-span OTLP request: (request, trace id, span id).
