@@ -33,7 +33,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from helicone_otel.semconv import MapOptions, SpanView
+from helicone_otel.semconv import LlmCall, LogEvent, MapOptions, SpanView, lacks_answer, lacks_content
 from helicone_otel.semconv.mapper import describes_call
 from helicone_otel.semconv.providers import calls_provider
 from opentelemetry import context, trace
@@ -42,6 +42,7 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from helicone_otel.contract import DEFAULT_TOPIC, HELICONE_API_URL, HELICONE_WORKER_URL
 
+from ._join import InAppJoin
 from ._queue import DroppingQueue
 from ._transports import (
     HeliconeTransport,
@@ -108,6 +109,7 @@ class HeliconeSpanExporter(SpanExporter):
         schedule_delay: float = 1.0,
         export_timeout: float = 30.0,
         options: MapOptions | None = None,
+        join_wait: float = 10.0,
     ) -> None:
         endpoint = (
             otlp_endpoint
@@ -141,6 +143,8 @@ class HeliconeSpanExporter(SpanExporter):
         self.schedule_delay = schedule_delay
         self.export_timeout = export_timeout
         self.options = options or MapOptions()
+        self.join_wait = join_wait
+        self._join: InAppJoin | None = None  # set by a HeliconeLogExporter, in the modes that map
         self.stats = ExporterStats()
         self._queue: DroppingQueue[ReadableSpan] = DroppingQueue(max_queue_bytes)
         self._last_drop_warning = 0.0
@@ -176,6 +180,16 @@ class HeliconeSpanExporter(SpanExporter):
             log.exception("HeliconeSpanExporter could not queue spans")
         return SpanExportResult.SUCCESS
 
+    def join_logs(self) -> None:
+        """Wait for GenAI event log records (`HeliconeLogExporter` calls it): a call whose spans have no content
+        is mapped once its events came, or after `join_wait` seconds."""
+        if self._join is None and self.mode != "otlp" and self.join_wait > 0:
+            self._join = InAppJoin(self.join_wait)
+
+    def add_events(self, events: Sequence[LogEvent]) -> None:
+        if self._join is not None and events:
+            self._join.add(events)
+
     # --- the background side ----------------------------------------------------------------------
 
     def _make_transport(self) -> Transport:
@@ -203,6 +217,8 @@ class HeliconeSpanExporter(SpanExporter):
     def _after_fork(self) -> None:
         """In a forked child the parent's thread does not exist: start over with what was queued."""
         self._queue.reset()
+        if self._join is not None:  # what waited is the parent's to ship
+            self._join = InAppJoin(self.join_wait)
         self._start_worker()
 
     def _run(self) -> None:
@@ -213,35 +229,50 @@ class HeliconeSpanExporter(SpanExporter):
             self._wake.clear()
             with self._flush_lock:
                 waiting, self._flush_requests = self._flush_requests, []
-            self._ship_all()
+            self._ship_all(everything=bool(waiting) or self._stop.is_set())
             for event in waiting:
                 event.set()
             if self._stop.is_set():
                 return
 
-    def _ship_all(self) -> None:
+    def _ship_all(self, everything: bool = False) -> None:
+        """Ship what is queued; with a join, what waits for its events too (`everything`: a flush or shutdown
+        asks for it all now)."""
+        if self._join is not None:
+            due, waiting = self._join.take(everything)
+            self._ship(due, None)
+            self._ship(waiting, lacks_answer)
         while True:
             batch = self._queue.take(self.max_batch_spans)
             self.stats.queued = len(self._queue)
             if not batch:
                 return
-            try:
-                if self.llm_spans_only:
-                    kept = [s for s in batch if is_llm_span(s)]
-                    self.stats.filtered += len(batch) - len(kept)
-                    batch = kept
-                if batch:
-                    deadline = min(time.monotonic() + self.export_timeout, self._stop_deadline)
-                    result = self._transport.send(batch, deadline)
-                else:
-                    result = SendResult()
-            except Exception:
-                log.exception("HeliconeSpanExporter failed to ship %d spans", len(batch))
-                result = SendResult(failed=len(batch))
-            self.stats.exported += result.sent
-            self.stats.failed += result.failed
+            if self.llm_spans_only:
+                kept = [s for s in batch if is_llm_span(s)]
+                self.stats.filtered += len(batch) - len(kept)
+                batch = kept
+            self._ship(batch, None if everything else lacks_content)
             if self._stop.is_set() and time.monotonic() > self._stop_deadline:
                 return
+
+    def _ship(self, batch: list[ReadableSpan], hold: Callable[[LlmCall], bool] | None) -> None:
+        """Send `batch`; with a join, the traces `hold` keeps back wait in it for another round."""
+        if not batch:
+            return
+        join = self._join
+        try:
+            deadline = min(time.monotonic() + self.export_timeout, self._stop_deadline)
+            if join is None:
+                result = self._transport.send(batch, deadline)
+            else:
+                result = self._transport.send(batch, deadline, join.events(), hold)
+                join.hold(batch, set(result.held))
+                join.done(batch, set(result.held))
+        except Exception:
+            log.exception("HeliconeSpanExporter failed to ship %d spans", len(batch))
+            result = SendResult(failed=len(batch))
+        self.stats.exported += result.sent
+        self.stats.failed += result.failed
 
     # --- flush and shutdown -----------------------------------------------------------------------
 

@@ -14,11 +14,12 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from helicone_otel.semconv import MapOptions, map_spans
+from helicone_otel.semconv import LlmCall, LogEvent, MapOptions, SpanView, map_spans
+from helicone_otel.semconv.log_events import SpanKey, attach_all
 from helicone_otel.semconv.record import record_json
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
@@ -33,16 +34,30 @@ from ._poster import Poster
 from ._views import span_ids, span_views
 
 log = logging.getLogger(__name__)
+Events = Mapping[SpanKey, list[LogEvent]]
+Hold = Callable[[LlmCall], bool]
+
+
+def joined_views(spans: Sequence[ReadableSpan], events: Events | None) -> list[SpanView]:
+    """The spans as views, with the GenAI events that name them attached."""
+    views = span_views(spans)
+    if events:
+        attach_all(views, events)
+    return views
 
 
 @dataclass(frozen=True)
 class SendResult:
     sent: int = 0  # spans (OTLP) or records (Helicone) accepted
     failed: int = 0  # given up on: permanent errors, or retries exhausted within the deadline
+    held: frozenset[str] = frozenset()  # traces `hold` kept back: not sent (the in-app join, `_join`)
 
 
 class Transport(Protocol):
-    def send(self, spans: Sequence[ReadableSpan], deadline: float) -> SendResult: ...
+    def send(self, spans: Sequence[ReadableSpan], deadline: float, events: Events | None = None,
+             hold: Hold | None = None) -> SendResult:  # fmt: skip
+        """`events` / `hold`: for the transports that map (see `semconv.map_spans`)."""
+        ...
 
     def shutdown(self) -> None: ...
 
@@ -64,7 +79,8 @@ class OtlpTransport:
 
             self.exporter = Http(endpoint=endpoint.rstrip("/") + "/v1/traces") if endpoint else Http()
 
-    def send(self, spans: Sequence[ReadableSpan], deadline: float) -> SendResult:
+    def send(self, spans: Sequence[ReadableSpan], deadline: float, events: Events | None = None,
+             hold: Hold | None = None) -> SendResult:  # fmt: skip
         try:
             ok = self.exporter.export(spans) == SpanExportResult.SUCCESS
         except Exception:  # the stock exporters should not raise; never let it reach the worker loop
@@ -89,8 +105,9 @@ class HeliconeTransport:
         self.headers = {"Authorization": f"Bearer {api_key}", "Content-Type": "application/json"}
         self._stop = threading.Event()
 
-    def send(self, spans: Sequence[ReadableSpan], deadline: float) -> SendResult:
-        result = map_spans(span_views(spans), self.options)
+    def send(self, spans: Sequence[ReadableSpan], deadline: float, events: Events | None = None,
+             hold: Hold | None = None) -> SendResult:  # fmt: skip
+        result = map_spans(joined_views(spans, events), self.options, hold)
         bodies: list[tuple[str, str, bytes, dict[str, Any]]] = []
         for record in result.records:
             bodies.append((self._url(record.provider), record.id, record.json_bytes(), record.scores))
@@ -105,7 +122,7 @@ class HeliconeTransport:
             sent += 1
             if scores:  # after the record: scores name a request Helicone has logged
                 self._post(score_url(self.api_base_url, record_id), record_json({"scores": scores}), deadline)
-        return SendResult(sent=sent, failed=failed)
+        return SendResult(sent=sent, failed=failed, held=frozenset(result.held))
 
     def _url(self, provider: str) -> str:
         return log_route(provider).url(self.base_url, self.api_base_url)
@@ -187,13 +204,15 @@ class KafkaTransport:
         self._sender: Any = None
         self._stop = threading.Event()
 
-    def send(self, spans: Sequence[ReadableSpan], deadline: float) -> SendResult:
+    def send(self, spans: Sequence[ReadableSpan], deadline: float, events: Events | None = None,
+             hold: Hold | None = None) -> SendResult:  # fmt: skip
         import asyncio
 
         from helicone_otel.kafka.records import helicone_records
         from helicone_otel.kafka.sender import KafkaSender, KafkaUnavailable
 
-        result = map_spans(span_views(spans), self.options)
+        result = map_spans(joined_views(spans, events), self.options, hold)
+        held = frozenset(result.held)
         encoded = helicone_records(result, self.config, None, lambda failed: _as_otlp(spans, failed))
         if self._loop is None:
             self._loop = asyncio.new_event_loop()
@@ -204,8 +223,8 @@ class KafkaTransport:
                        stop=self._stop)  # fmt: skip
         except (KafkaUnavailable, Interrupted) as exc:
             log.debug("records not sent: %s", exc)
-            return SendResult(failed=len(encoded.records))
-        return SendResult(sent=len(encoded.records))
+            return SendResult(failed=len(encoded.records), held=held)
+        return SendResult(sent=len(encoded.records), held=held)
 
     def shutdown(self) -> None:
         self._stop.set()

@@ -433,3 +433,47 @@ def test_direct_posts_keep_one_connection_and_replace_one_the_server_closed() ->
         poster.close()
         server.shutdown()
         server.server_close()
+
+
+def run_events_app(env: dict[str, str]) -> dict[str, Any]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "HELICONE_"))}
+    proc = subprocess.run([sys.executable, str(ROOT / "tests" / "support" / "events_exporter_app.py")],
+                          env={**clean, **env, "TRACELOOP_TELEMETRY": "false"}, capture_output=True, text=True,
+                          timeout=120)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return result
+
+
+def sent_and_recorded(served: list[dict[str, Any]], bodies: list[dict[str, Any]]) -> list[tuple[Any, Any]]:
+    by_id = {s["response"]["id"]: s for s in served}
+    return [(by_id[b["providerResponse"]["json"]["id"]], b) for b in bodies]
+
+
+def test_content_only_in_log_records_is_joined_in_the_app_straight_to_helicone(helicone: FakeHelicone) -> None:
+    """Traceloop with `use_attributes=False` puts prompts and answers only in GenAI event log records;
+    `HeliconeLogExporter` hands them to the span exporter, which maps each call once its events came, while the
+    app runs (not only at a flush). Without the log exporter the same spans give records without messages."""
+    env = {"HELICONE_API_KEY": KEY, "HELICONE_BASE_URL": helicone.url}
+    out = run_events_app(env)
+    assert out["before_flush"]["exported"] == 3 and out["stats"]["failed"] == 0
+    assert len(helicone.accepted) == 3
+    for sent, body in sent_and_recorded(out["served"], [b for _, b in helicone.accepted]):
+        assert schema_errors(body) == []
+        assert body["providerRequest"]["json"]["messages"] == sent["request"]["messages"]
+        answer = sent["response"]["choices"][0]["message"]
+        got = body["providerResponse"]["json"]["choices"][0]["message"]
+        assert got.get("content") == answer.get("content")
+        assert [c["function"]["name"] for c in got.get("tool_calls") or []] == [
+            c["function"]["name"] for c in answer.get("tool_calls") or []]  # fmt: skip
+    helicone.accepted.clear()
+    run_events_app({**env, "EVENTS_APP_WITHOUT_LOG_EXPORTER": "1"})
+    assert [b["providerRequest"]["json"]["messages"] for _, b in helicone.accepted] == [[], [], []]
+
+
+def test_content_only_in_log_records_is_joined_in_the_app_in_kafka_mode(kafka: LocalKafka, topic: str) -> None:
+    out = run_events_app({"HELICONE_OTEL_KAFKA_BROKERS": kafka.bootstrap_servers, "HELICONE_OTEL_KAFKA_TOPIC": topic})
+    assert out["before_flush"]["exported"] == 3
+    records = [json.loads(v) for _, v, _ in asyncio.run(read_topic(kafka.bootstrap_servers, topic, 3))]
+    for sent, record in sent_and_recorded(out["served"], records):
+        assert record["providerRequest"]["json"]["messages"] == sent["request"]["messages"]

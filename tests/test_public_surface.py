@@ -13,7 +13,8 @@ SURFACE = {
         "record_id",
     ],
     "helicone_otel.exporter": [
-        "ConfigurationError", "ExporterStats", "HeliconeSpanExporter", "flush_after", "is_llm_span",
+        "ConfigurationError", "ExporterStats", "HeliconeLogExporter", "HeliconeSpanExporter", "flush_after",
+        "is_llm_span",
     ],
     "helicone_otel.collector": ["CollectorConfig", "ConfigError", "load_config", "serve"],
     "helicone_otel.forwarder": ["Forwarder", "ForwarderConfig", "load", "serve", "validate"],
