@@ -29,8 +29,10 @@ worker processes: records/s and the ratio.
 --cpu-rate N offers N spans/s (100-span requests, open loop, 8 in flight at most) for --seconds, waits until
 Kafka holds every record (at least 5 s for queues to drain), and reads each process's own CPU counters
 (utime + stime of it and all its descendants, /proc/PID/stat): CPU us per accepted span for each stage
-(`ingest` is the two-stage ingest alone: OTLP to the spans topic, no mapping), beside the accepted rate and
-the p99, and with --peer the ratios to the Collector measured in the same run.
+(`ingest` is the two-stage ingest alone: OTLP to the spans topic, no mapping; `one-stage-logs` the shipped
+one-stage shape with each call's content in a GenAI event log record, sent in a logs request beside its spans
+request, which the collector joins), beside the accepted rate and the p99, and with --peer the ratios to the
+Collector measured in the same run.
 """
 
 from __future__ import annotations
@@ -63,6 +65,10 @@ EXPORT = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 PROTOBUF = {"content-type": "application/x-protobuf"}
 
 
+CONTENT = ("gen_ai.input.messages", "gen_ai.output.messages")
+LOGS_EXPORT = "/opentelemetry.proto.collector.logs.v1.LogsService/Export"
+
+
 class Bodies:
     """Export requests of 100 gen_ai spans, every one distinct: Helicone records are idempotent (a span
     sent twice maps to the same record, and the mapping stage merges spans of one response id), so
@@ -70,15 +76,47 @@ class Bodies:
     request writes its number into every span's trace id and response id (fixed-size fields), which
     costs the load generator microseconds instead of a protobuf build."""
 
-    def __init__(self, span_bytes: int, templates: int = 20) -> None:
+    def __init__(self, span_bytes: int, templates: int = 20, content_in_logs: bool = False) -> None:
         self._sent = 0
         self.templates: list[tuple[bytes, list[int], list[int]]] = []
+        self.logs: list[tuple[bytes, list[int]]] = []  # with content_in_logs: each template's log records
         for _ in range(templates):
             spans = [gen_ai_span(span_bytes) for _ in range(100)]
+            if content_in_logs:
+                self.logs.append(self._move_content_to_logs(spans))
             body = request_of(spans).SerializeToString()
             ids = [body.index(s.trace_id) + 8 for s in spans]  # the trace id's last 8 bytes
             responses = [body.index(self._response_id(s)) + len("chatcmpl-") for s in spans]  # its 12 hex digits
             self.templates.append((body, ids, responses))
+
+    @staticmethod
+    def _move_content_to_logs(spans: list[Span]) -> tuple[bytes, list[int]]:
+        """The latest conventions' EVENT_ONLY shape (official openai-v2 and google-genai instrumentations): the
+        spans keep no content, one `gen_ai.client.inference.operation.details` log record per call holds it."""
+        from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+
+        logs = ExportLogsServiceRequest()
+        records = logs.resource_logs.add().scope_logs.add().log_records
+        for span in spans:
+            record = records.add(time_unix_nano=span.end_time_unix_nano, trace_id=span.trace_id, span_id=span.span_id,
+                                 event_name="gen_ai.client.inference.operation.details")  # fmt: skip
+            record.attributes.extend(kv for kv in span.attributes if kv.key in CONTENT)
+            kept = [kv for kv in span.attributes if kv.key not in CONTENT]
+            del span.attributes[:]
+            span.attributes.extend(kept)
+        body = logs.SerializeToString()
+        return body, [body.index(s.trace_id) + 8 for s in spans]
+
+    def next_logs(self) -> bytes | None:
+        """The log records of the spans `next()` gave last, when their content is in logs."""
+        if not self.logs:
+            return None
+        body, ids = self.logs[self._sent % len(self.logs)]
+        out = bytearray(body)
+        number = self._sent.to_bytes(8, "big")
+        for at in ids:
+            out[at : at + 8] = number
+        return bytes(out)
 
     @staticmethod
     def _response_id(span: Span) -> bytes:
@@ -231,18 +269,24 @@ async def send_loop(transport: str, target: Target, payloads: Bodies, until: flo
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{target.grpc_port}",
                                         options=[("grpc.max_send_message_length", 64 << 20)])  # fmt: skip
     call = channel.unary_unary(EXPORT)
+    logs_call = channel.unary_unary(LOGS_EXPORT)
     async with httpx.AsyncClient(limits=httpx.Limits(max_connections=concurrency)) as client:
 
         async def one() -> None:
             nonlocal ok
             body = payloads.next()
+            logs = payloads.next_logs()
             t0 = time.perf_counter()
             try:
                 if transport == "http":
+                    if logs is not None:  # what an app's log processor sends beside its span processor
+                        await client.post(url[: -len("traces")] + "logs", content=logs, headers=PROTOBUF, timeout=60)
                     r = await client.post(url, content=body, headers={"content-type": "application/x-protobuf"},
                                           timeout=60)  # fmt: skip
                     good = r.status_code == 200
                 else:
+                    if logs is not None:
+                        await logs_call(logs, timeout=60)
                     await call(body, timeout=60)
                     good = True
             except (httpx.HTTPError, grpc.RpcError):
@@ -329,15 +373,16 @@ def cpu_case(kind: str, transport: str, span_bytes: int, args: argparse.Namespac
     """CPU us per span of each of `kind`'s processes at a fixed offered rate (see --cpu-rate)."""
     topic = f"cpu-{kind}-{transport}-{span_bytes}-{os.getpid()}"
     (workdir / topic).mkdir(parents=True)
-    target = Target("two-stage" if kind == "ingest" else kind, kafka.bootstrap_servers, topic, workdir / topic,
-                    args.workers, args.peer, args.peer_fsync, args.mapping_nice)  # fmt: skip
+    shape = {"ingest": "two-stage", "one-stage-logs": "one-stage"}.get(kind, kind)
+    target = Target(shape, kafka.bootstrap_servers, topic, workdir / topic, args.workers, args.peer,
+                    args.peer_fsync, args.mapping_nice)  # fmt: skip
     if kind == "ingest":  # the two-stage ingest alone: no mapping stage
         mapping = target.procs.pop()
         mapping.send_signal(signal.SIGTERM)
         mapping.wait(60)
     stages = {"ingest": ["ingest"], "two-stage": ["ingest", "mapping"]}.get(kind, [kind])
     try:
-        payloads = Bodies(span_bytes)
+        payloads = Bodies(span_bytes, content_in_logs=kind == "one-stage-logs")
         before = [cpu_seconds(p.pid) for p in target.procs]
         latencies: list[float] = []
         t0 = time.monotonic()
@@ -373,20 +418,20 @@ def cpu_at_fixed_rate(args: argparse.Namespace, workdir: Path) -> None:
         f"CPU per span at {args.cpu_rate:g} offered spans/s for {args.seconds:g}s (+5 s to drain), 100 spans/"
         f"request, workers={args.workers}, {os.cpu_count()} cores shared with the load generator and Kafka"
     )
-    print(f"{'collector':<12}{'transport':<10}{'span':>7}{'accepted/s':>12}{'CPU us/span':>13}{'p99 ms':>9}  stages")
+    print(f"{'collector':<16}{'transport':<10}{'span':>7}{'accepted/s':>12}{'CPU us/span':>13}{'p99 ms':>9}  stages")
     with LocalKafka(auto_create_topics=True, heap="1g") as kafka:
         for transport in args.transports.split(","):
             for size in (int(s) for s in args.sizes.split(",")):
                 results = {kind: cpu_case(kind, transport, size, args, kafka, workdir) for kind in kinds}
                 for kind, r in results.items():
                     stages = ", ".join(f"{k[7:]} {v:.1f}" for k, v in r.items() if k.startswith("cpu_us_"))
-                    print(f"{kind:<12}{transport:<10}{size:>7}{r['accepted_spans_s']:>12.0f}{r['cpu_us']:>13.1f}"
+                    print(f"{kind:<16}{transport:<10}{size:>7}{r['accepted_spans_s']:>12.0f}{r['cpu_us']:>13.1f}"
                           f"{r['p99_ms']:>9.1f}  {stages}", flush=True)  # fmt: skip
                 if args.peer:
                     peer = results["otelcol"]
                     for kind in args.kinds.split(","):
                         r = results[kind]
-                        print(f"{kind + '/peer':<12}{transport:<10}{size:>7}"
+                        print(f"{kind + '/peer':<16}{transport:<10}{size:>7}"
                               f"{r['accepted_spans_s'] / peer['accepted_spans_s']:>12.2f}"
                               f"{r['cpu_us'] / peer['cpu_us']:>13.2f}{r['p99_ms'] / peer['p99_ms']:>9.2f}",
                               flush=True)  # fmt: skip
@@ -466,7 +511,7 @@ def main() -> None:
         "--cpu-rate",
         type=float,
         default=None,
-        help="CPU us per span at this offered spans/s (kinds: ingest, one-stage, two-stage)",
+        help="CPU us per span at this offered spans/s (kinds: ingest, one-stage, two-stage, one-stage-logs)",
     )
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="collector-bench-"))

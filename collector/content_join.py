@@ -56,7 +56,7 @@ class _Trace:
 
     exporter: ExporterConfig
     api_key: str | None = None
-    spans: ExportTraceServiceRequest = field(default_factory=ExportTraceServiceRequest)
+    spans: list[bytes] = field(default_factory=list)  # serialized ExportTraceServiceRequests (they concatenate)
     events: list[LogEvent] = field(default_factory=list)
     offsets: list[int] = field(default_factory=list)
     spans_since: float | None = None  # when its first spans arrived
@@ -194,7 +194,7 @@ class ContentJoin:
         signal = headers.get(SIGNAL, b"").decode()
         try:
             if signal == "traces":
-                spans = ExportTraceServiceRequest.FromString(record.value or b"")
+                ExportTraceServiceRequest.FromString(record.value or b"")  # decodes, or is a dead letter
             elif signal == "logs":
                 logs = [from_proto(r) for r in genai_records(ExportLogsServiceRequest.FromString(record.value or b""))]
             else:
@@ -211,47 +211,59 @@ class ContentJoin:
         if HELICONE_AUTH in headers and (trace.api_key is None or signal == "traces"):
             trace.api_key = headers[HELICONE_AUTH].decode()
         if signal == "traces":
-            trace.spans.MergeFrom(spans)
+            trace.spans.append(record.value or b"")
             trace.spans_since = trace.spans_since if trace.spans_since is not None else now
         else:
             trace.events.extend(logs)
             trace.logs_since = trace.logs_since if trace.logs_since is not None else now
 
-    def _map(self, trace: _Trace, waited: bool) -> list[KafkaRecord] | None:
-        """The trace's records, or None while a call still waits for its answer (and `waited` is false)."""
-        exporter = trace.exporter
-        encoded = self.handler.encode_for(exporter, self.options[exporter.name], trace.spans, trace.api_key,
-                                          None if waited else lacks_answer, by_span(trace.events))  # fmt: skip
-        if encoded.held:  # something is still to come
-            return None
-        if encoded.unjoined:
-            self.metrics.add("helicone_otel_dropped_log_records", encoded.unjoined, reason="no span")
-        self.metrics.add(
-            "helicone_otel_joined_records", len(encoded.records), reason="waited" if waited else "complete"
-        )
-        return encoded.records
+    def _map(self, keys: list[tuple[TopicPartition, bytes]], waited: bool) -> list[KafkaRecord]:
+        """The records of the traces `keys` that are complete (all of them when they `waited`), mapped together in
+        one request per exporter and key; those still waiting for an answer are marked `checked`."""
+        groups: dict[tuple[str, str | None], list[tuple[TopicPartition, bytes]]] = {}
+        for key in keys:
+            trace = self._waiting[key]
+            groups.setdefault((trace.exporter.join_topic, trace.api_key), []).append(key)
+        out: list[KafkaRecord] = []
+        for (topic, api_key), members in groups.items():
+            exporter = self.exporters[topic]
+            traces = [self._waiting[k] for k in members]
+            request = ExportTraceServiceRequest.FromString(b"".join(b for t in traces for b in t.spans))
+            events = by_span(e for t in traces for e in t.events)
+            encoded = self.handler.encode_for(exporter, self.options[exporter.name], request, api_key,
+                                              None if waited else lacks_answer, events)  # fmt: skip
+            for key, trace in zip(members, traces, strict=True):
+                trace.checked = key[1].decode() in encoded.held  # still to come
+            if encoded.unjoined:
+                self.metrics.add("helicone_otel_dropped_log_records", encoded.unjoined, reason="no span")
+            reason = "waited" if waited else "complete"
+            self.metrics.add("helicone_otel_joined_records", len(encoded.records), reason=reason)
+            out.extend(encoded.records)
+        return out
 
     async def _release(self, now: float) -> None:
-        """Produce the records of every trace that is complete or has waited long enough; drop log records
-        whose span has not come in time."""
+        """Produce the records of every trace that is complete or has waited long enough, each kind mapped in one
+        pass; drop log records whose span has not come in time."""
         done: list[tuple[TopicPartition, bytes]] = []
-        out: list[KafkaRecord] = [d[2] for d in self._dead]
+        due: list[tuple[TopicPartition, bytes]] = []
+        fresh: list[tuple[TopicPartition, bytes]] = []
         for key, trace in self._waiting.items():
             wait = trace.exporter.join_wait
             if trace.spans_since is None:
                 if trace.logs_since is not None and now - trace.logs_since >= wait:
                     self.metrics.add("helicone_otel_dropped_log_records", len(trace.events), reason="no span")
                     done.append(key)
-                continue
-            waited = now - trace.spans_since >= wait
-            if trace.checked and not waited:
-                continue
-            records = self._map(trace, waited)
-            if records is None:
-                trace.checked = True
-                continue
-            out.extend(records)
-            done.append(key)
+            elif now - trace.spans_since >= wait:
+                due.append(key)
+            elif not trace.checked:
+                fresh.append(key)
+        out: list[KafkaRecord] = [d[2] for d in self._dead]
+        if due:
+            out.extend(self._map(due, waited=True))
+            done.extend(due)
+        if fresh:
+            out.extend(self._map(fresh, waited=False))
+            done.extend(k for k in fresh if not self._waiting[k].checked)
         if out:
             await retry(self.sender.delivery(out), Backoff(0.5), stop=self._stop, on_retry=self._failing)
             self.failure = None

@@ -23,7 +23,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from helicone_otel.contract import CONTENT_TYPE, dead_letter_headers
 from helicone_otel.errors import Unauthenticated, Unavailable
 from helicone_otel.kafka.output import ExporterConfig
-from helicone_otel.kafka.records import Encoded, Hold, KafkaRecord, encode, span_count
+from helicone_otel.kafka.records import Encoded, Hold, KafkaRecord, encode, held_records, span_count
 from helicone_otel.kafka.sender import KafkaSender, KafkaUnavailable
 
 from .config import CollectorConfig
@@ -127,8 +127,10 @@ class TraceHandler:
             for exporter in pipeline.exporters:
                 hold = lacks_content if exporter.join_wait > 0 else None
                 encoded = self.encode_for(exporter, pipeline.options, request, api_key, hold)
-                self.metrics.add("helicone_otel_join_held_traces", encoded.held)
                 records.extend(encoded.records)
+                if encoded.held:
+                    records.extend(held_records(request, encoded.held, exporter, api_key))
+                    self.metrics.add("helicone_otel_join_held_traces", len(encoded.held))
         return records
 
     def encode_for(

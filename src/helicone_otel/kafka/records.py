@@ -6,9 +6,9 @@ cannot be mapped goes, as itself (`otlp_proto`), to the dead-letter topic with t
 span when a trace is too large; `otlp_proto` puts a request's traces of one partition together),
 readable by the OpenTelemetry Collector's Kafka receiver.
 
-With a join (`join_wait` > 0), a trace holding a call whose spans carry no content is not mapped here: its spans
-go, as OTLP keyed by trace id, to the join topic, where `collector.content_join` meets them with the call's GenAI
-event log records (`join_logs_records` puts those there) and maps them together.
+With a join (`join_wait` > 0), a trace holding a call whose spans carry no content is not mapped here (`hold`):
+its spans go, as OTLP keyed by trace id, to the join topic (`held_records`), where `collector.content_join` meets
+them with the call's GenAI event log records (`join_logs_records` puts those there) and maps them together.
 
 Nothing is dropped for its size: the largest string values of an oversized record are cut
 (`truncation`), and the record carries a `helicone-truncated` header.
@@ -53,7 +53,7 @@ class Encoded:
     mapping_failures: int = 0
     truncated: int = 0
     unparsed: int = 0  # records whose content kept some attribute's raw text
-    held: int = 0  # traces sent to the join topic to wait for their content
+    held: set[str] = field(default_factory=set)  # traces (hex ids) `hold` kept back: no record of them here
     unjoined: int = 0  # GenAI events given whose span was not in the request
 
 
@@ -93,13 +93,16 @@ def _helicone(
     result = map_request(request, options, hold, events)
     out = helicone_records(result, exporter, api_key, lambda failed: _single_spans(request, failed))
     out.unjoined = result.unjoined
-    if result.held:
-        traces = _by_trace(request)
-        for trace_id in sorted(result.held):
-            out.records.append(join_record(exporter, bytes.fromhex(trace_id), traces[bytes.fromhex(trace_id)],
-                                           "traces", api_key))  # fmt: skip
-        out.held = len(result.held)
+    out.held = result.held
     return out
+
+
+def held_records(
+    request: ExportTraceServiceRequest, held: set[str], exporter: ExporterConfig, api_key: str | None
+) -> list[KafkaRecord]:
+    """The join records of the traces (hex ids) an encoding held: each trace's spans of `request`."""
+    traces = _by_trace(request)
+    return [join_record(exporter, bytes.fromhex(t), traces[bytes.fromhex(t)], "traces", api_key) for t in sorted(held)]
 
 
 def join_record(
