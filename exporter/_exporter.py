@@ -33,7 +33,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from helicone_otel.semconv import LlmCall, LogEvent, MapOptions, SpanView, lacks_answer, lacks_content
+from helicone_otel.semconv import LlmCall, LogEvent, MapOptions, SpanView, lacks_answer
 from helicone_otel.semconv.mapper import describes_call
 from helicone_otel.semconv.providers import calls_provider
 from opentelemetry import context, trace
@@ -251,7 +251,8 @@ class HeliconeSpanExporter(SpanExporter):
                 kept = [s for s in batch if is_llm_span(s)]
                 self.stats.filtered += len(batch) - len(kept)
                 batch = kept
-            self._ship(batch, None if everything else lacks_content)
+            # lacks_answer, not lacks_content: a log processor may hand over a call's question before its answer
+            self._ship(batch, None if everything else lacks_answer)
             if self._stop.is_set() and time.monotonic() > self._stop_deadline:
                 return
 

@@ -2,9 +2,10 @@
 the collector's join (`collector.content_join`), so that the in-process modes map a call with the content an
 instrumentation put only in log records (`semconv.log_events`).
 
-`HeliconeLogExporter` adds events from the Logs SDK's processor. A batch whose trace holds a call without content
-is not mapped yet: its spans wait here until their events came (mapped again each round while they wait, `hold`
-then being `lacks_answer`), or `wait` has passed, or a flush or shutdown asks for everything now. Events whose span
+`HeliconeLogExporter` adds events from the Logs SDK's processor. A batch whose trace holds a call without its
+content or its answer (`lacks_answer`: a log processor may hand over a call's question before its answer) is not
+mapped yet: its spans wait here, mapped again each round, until their events came, or `wait` has passed, or a
+flush or shutdown asks for everything now. Events whose span
 has not come within `wait` are dropped and counted. Only an exporter that was given a log exporter holds anything.
 """
 
