@@ -54,6 +54,7 @@ from ._transports import (
 
 log = logging.getLogger(__name__)
 _EXIT_FLUSH_SECONDS = 2.0
+SETTLE = 0.1  # seconds a finished span waits for the other spans of its call (see `_settled`)
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -242,8 +243,9 @@ class HeliconeSpanExporter(SpanExporter):
             due, waiting = self._join.take(everything)
             self._ship(due, None)
             self._ship(waiting, lacks_answer)
+        settled = None if everything else self._settled(time.time_ns())
         while True:
-            batch = self._queue.take(self.max_batch_spans)
+            batch = self._queue.take(self.max_batch_spans, settled)
             self.stats.queued = len(self._queue)
             if not batch:
                 return
@@ -255,6 +257,13 @@ class HeliconeSpanExporter(SpanExporter):
             self._ship(batch, None if everything else lacks_answer)
             if self._stop.is_set() and time.monotonic() > self._stop_deadline:
                 return
+
+    def _settled(self, now_ns: int) -> Callable[[ReadableSpan], bool]:
+        """Whether a span ended at least `SETTLE` seconds (at most the schedule delay) ago: the spans of one call
+        (an SDK's own span inside its instrumentation's, which ends a few milliseconds later) then travel in one
+        batch and map to one record, instead of two when a round starts between their ends."""
+        before = now_ns - int(min(SETTLE, self.schedule_delay) * 1e9)
+        return lambda span: (span.end_time or 0) <= before
 
     def _ship(self, batch: list[ReadableSpan], hold: Callable[[LlmCall], bool] | None) -> None:
         """Send `batch`; with a join, the traces `hold` keeps back wait in it for another round."""

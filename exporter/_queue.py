@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections import deque
+from collections.abc import Callable
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
@@ -28,10 +29,13 @@ class DroppingQueue(Generic[T]):
                 dropped += 1
             return dropped
 
-    def take(self, max_items: int) -> list[T]:
+    def take(self, max_items: int, ready: Callable[[T], bool] | None = None) -> list[T]:
+        """Up to `max_items` from the front, stopping at the first item `ready` says is not (it stays first)."""
         with self._lock:
             out: list[T] = []
             while self._items and len(out) < max_items:
+                if ready is not None and not ready(self._items[0][0]):
+                    break
                 item, size = self._items.popleft()
                 self._bytes -= size
                 out.append(item)
