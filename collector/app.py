@@ -166,7 +166,7 @@ class Collector:
         if config.kafka_receiver is not None:
             self._kafka = KafkaReceiver(config, handler, self.sender, metrics)
             self._kafka.start()
-        if handler.joining_exporters():
+        if handler.joins:
             self._join = ContentJoin(config, handler, self.sender, metrics)
             self._join.start()
             metrics.gauge("helicone_otel_join_waiting_traces", lambda: float(self._join.waiting if self._join else 0))

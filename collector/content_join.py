@@ -84,7 +84,7 @@ class ContentJoin:
         self.handler = handler
         self.sender = sender
         self.metrics = metrics
-        self.exporters = {e.join_topic: e for e in handler.joining_exporters()}
+        self.exporters = {e.join_topic: e for e in handler.joins}
         # one group per set of join topics: deployments that share a cluster do not share its rebalances
         self.group_id = f"helicone-otel-join.{'.'.join(sorted(self.exporters))}"
         # an exporter's options are those of the first pipeline that sends to it

@@ -109,14 +109,14 @@ async def accept(
     api_key = handler.authenticate(headers)
     items = signal.count(request)
     metrics: Metrics = handler.metrics
-    joins = handler.joining_exporters() if isinstance(request, ExportLogsServiceRequest) else ()
+    joins = handler.joins if isinstance(request, ExportLogsServiceRequest) else ()
     events = 0
     if joins and isinstance(request, ExportLogsServiceRequest):
         events = sum(1 for _ in genai_records(request))
-    if events and isinstance(request, ExportLogsServiceRequest):
-        records = [r for exporter in joins for r in join_logs_records(request, exporter, api_key)]
-        await handler.make_durable(records, 0, transport)
-        metrics.add("helicone_otel_join_log_records", events)
+        if events:
+            records = [r for exporter in joins for r in join_logs_records(request, exporter, api_key)]
+            await handler.make_durable(records, 0, transport)
+            metrics.add("helicone_otel_join_log_records", events)
     metrics.add(signal.accepted, items, transport=transport)
     if items - events:
         reason = "not a GenAI event" if joins else "no pipeline"

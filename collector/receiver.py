@@ -62,10 +62,8 @@ class TraceHandler:
         self.spool = spool
         self._inflight = 0
         self._tokens = [t.encode() for t in config.receiver.bearer_tokens]
-
-    def joining_exporters(self) -> tuple[ExporterConfig, ...]:
-        """The exporters whose records wait for their content at a join (`helicone_json`, `join_wait` > 0)."""
-        return tuple(e for e in self.config.exporters if e.encoding == "helicone_json" and e.join_wait > 0)
+        # the exporters whose records wait for their content at a join (`helicone_json`, `join_wait` > 0)
+        self.joins = tuple(e for e in config.exporters if e.encoding == "helicone_json" and e.join_wait > 0)
 
     def authenticate(self, headers: Mapping[str, str]) -> str | None:
         """Check the collector's bearer token (when configured); return the app's Helicone API key. A header

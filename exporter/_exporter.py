@@ -69,6 +69,7 @@ class ExporterStats:
     dropped: int = 0  # spans dropped because the queue was full
     failed: int = 0  # given up after retries, or refused permanently
     filtered: int = 0  # spans skipped because they describe no LLM call
+    unjoined: int = 0  # GenAI events (HeliconeLogExporter) whose span did not come within join_wait
 
 
 def _approx_size(span: ReadableSpan) -> int:
@@ -278,6 +279,7 @@ class HeliconeSpanExporter(SpanExporter):
                 result = self._transport.send(batch, deadline, join.events(), hold)
                 join.hold(batch, set(result.held))
                 join.done(batch, set(result.held))
+                self.stats.unjoined = join.dropped
         except Exception:
             log.exception("HeliconeSpanExporter failed to ship %d spans", len(batch))
             result = SendResult(failed=len(batch))

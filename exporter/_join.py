@@ -5,8 +5,8 @@ instrumentation put only in log records (`semconv.log_events`).
 `HeliconeLogExporter` adds events from the Logs SDK's processor. A batch whose trace holds a call without its
 content or its answer (`lacks_answer`: a log processor may hand over a call's question before its answer) is not
 mapped yet: its spans wait here, mapped again each round, until their events came, or `wait` has passed, or a
-flush or shutdown asks for everything now. Events whose span
-has not come within `wait` are dropped and counted. Only an exporter that was given a log exporter holds anything.
+flush or shutdown asks for everything now. Events whose span has not come within `wait` are dropped and counted
+(`ExporterStats.unjoined`). Only an exporter that was given a log exporter holds anything.
 """
 
 from __future__ import annotations
@@ -79,6 +79,3 @@ class InAppJoin:
                     continue
                 kept.append((arrived, event))
             self._events = kept
-
-    def __len__(self) -> int:
-        return sum(len(h.spans) for h in self._held.values())

@@ -1,10 +1,10 @@
 """`HeliconeLogExporter`: the Logs SDK's exporter beside `HeliconeSpanExporter`, for the instrumentations that put a
-call's content only in GenAI event log records (`Traceloop.init(exporter=spans, logging_exporter=logs)`, or a
-`LoggerProvider` of one's own, with `opentelemetry._events` where the instrumentation emits through it).
+call's content only in GenAI event log records, behind the processor of the global `LoggerProvider` they emit to
+(Traceloop's `logging_exporter=` takes Python `logging` records only: see the README).
 
 In the modes that map in the app (Kafka, straight to Helicone) it hands each GenAI event to its span exporter's join
 (`_join`), on the app's thread and at the cost of a list append; every other log record is left out (counted in
-`stats.filtered`). Beside a sidecar (OTLP mode) it is the stock OTLP log exporter, and the collector joins.
+`filtered`). Beside a sidecar (OTLP mode) it is the stock OTLP log exporter, and the collector joins.
 """
 
 from __future__ import annotations

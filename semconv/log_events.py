@@ -2,7 +2,7 @@
 
 OpenTelemetry's GenAI events are log records (the Events API writes to the Logs SDK), and several
 instrumentations put a call's content only there: the official openai-v2 and google-genai ones, OpenLLMetry
-with `use_legacy_attributes=False`. A log record names its call's span by `trace_id` / `span_id`; `attach` puts
+with `use_attributes=False`. A log record names its call's span by `trace_id` / `span_id`; `attach` puts
 its content where the span conventions would have put it, so that the span dialects read it as they read
 everything else (one reader per rule):
 - `gen_ai.client.inference.operation.details` (the latest conventions) carries the span's own attributes

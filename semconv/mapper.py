@@ -48,18 +48,18 @@ class MapResult:
 
 # What a call still waits for, for `map_spans(hold=...)`: its content may come as GenAI event log records
 # (`log_events`). Only the OTel GenAI dialect's emitters send events; embeddings have no content events.
+def _may_have_events(call: LlmCall) -> bool:
+    return call.dialect == "genai" and call.operation != "embeddings"
+
+
 def lacks_content(call: LlmCall) -> bool:
     """Nothing of the call's content on its spans: neither messages, nor system instructions, nor output."""
-    return (
-        call.dialect == "genai" and call.operation != "embeddings" and not (call.messages or call.system or call.output)
-    )
+    return _may_have_events(call) and not (call.messages or call.system or call.output)
 
 
 def lacks_answer(call: LlmCall) -> bool:
     """No content, or a question without its answer (no output and no error)."""
-    return lacks_content(call) or (
-        call.dialect == "genai" and call.operation != "embeddings" and not call.output and call.error is None
-    )
+    return lacks_content(call) or (_may_have_events(call) and not call.output and call.error is None)
 
 
 def _call_reader(span: SpanView) -> Callable[[SpanView], LlmCall] | None:
