@@ -32,13 +32,14 @@ class _NoBodies(logging.Filter):
 
 
 class _CoordinatorRetries(logging.Filter):
-    """aiokafka's group coordinator logs each failed coordinator request as a WARNING or an ERROR, several a
-    second while a broker is down; the services here say once that Kafka is unreachable (and `/ready` says it),
-    and log their own commit failures. Those lines are kept at DEBUG (a traceback still shows as it came)."""
+    """aiokafka's consumer (its group coordinator and its fetcher) logs each failed request as a WARNING or an
+    ERROR, several a second while a broker is down; the services here say once that Kafka is unreachable (and
+    `/ready` says it), and log their own commit failures. Those lines are kept at DEBUG (a traceback still shows
+    as it came)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        coordinator = record.name == "aiokafka.consumer.group_coordinator"
-        if coordinator and record.levelno >= logging.WARNING and not record.exc_info:
+        consumer = record.name in ("aiokafka.consumer.group_coordinator", "aiokafka.consumer.fetcher")
+        if consumer and record.levelno >= logging.WARNING and not record.exc_info:
             record.levelno, record.levelname = logging.DEBUG, "DEBUG"
             return logging.getLogger().isEnabledFor(logging.DEBUG)
         return True
